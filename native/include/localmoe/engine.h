@@ -1,0 +1,129 @@
+// LocalMoE engine: the public C++ API (tokens in, tokens out).
+//
+// Everything the addon (native/addon) and the CLI (native/tools) may use lives in this header and
+// the headers it includes; the rest of native/ is internal. The engine knows nothing of text, JSON
+// requests or VS Code: it loads a checkpoint folder, prefills token ids, decodes token ids.
+//
+// Errors: input and I/O failures (missing file, corrupt checkpoint, bad option) throw lm::Error with
+// a message that names the file and what the user can do. Broken invariants abort.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lm {
+
+// The one exception type that crosses the API. what() is meant for the user.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Device { Cpu, Cuda };
+
+// Architecture hyper-parameters, read from config.json (never hard-coded).
+struct ModelConfig {
+  std::string architecture;      // "MixtralForCausalLM"
+  int vocab_size = 0;            // V
+  int hidden_size = 0;           // D
+  int intermediate_size = 0;     // F (per expert)
+  int num_layers = 0;            // L
+  int num_heads = 0;             // H  (query heads)
+  int num_kv_heads = 0;          // KV (key/value heads, GQA: H % KV == 0)
+  int head_dim = 0;              // Dh (config head_dim, or D / H when absent or null)
+  int num_experts = 0;           // E
+  int experts_per_token = 0;     // K (top-k)
+  int max_position_embeddings = 0;
+  int sliding_window = 0;        // 0 = none
+  float rope_theta = 10000.0f;
+  float rms_norm_eps = 1e-5f;
+  bool tie_word_embeddings = false;
+  int bos_token_id = 1;
+  int eos_token_id = 2;
+  std::string weight_dtype;      // "bf16" | "fp16" | "fp32" | "hqq" (quantized model folder)
+};
+
+struct LoadOptions {
+  std::string model_dir;         // Hugging Face checkpoint folder (or a quantized one)
+  Device device = Device::Cpu;
+  int threads = 0;               // 0 = hardware concurrency
+  int max_context = 4096;        // KV cache length in tokens (clamped to max_position_embeddings)
+};
+
+struct SamplingParams {
+  float temperature = 0.0f;        // 0 = greedy (argmax)
+  int top_k = 0;                   // 0 = off
+  float top_p = 1.0f;              // 1 = off
+  float repetition_penalty = 1.0f; // 1 = off (CTRL-style: divide positive logits, multiply negative)
+  uint64_t seed = 0;
+};
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt;     // token ids, BOS included by the caller when wanted
+  int max_new_tokens = 16;
+  SamplingParams sampling;
+  std::vector<int32_t> stop_ids;   // generation stops after emitting one of these (EOS is added by default)
+  bool stop_at_eos = true;
+};
+
+enum class StopReason { MaxTokens, StopToken, Cancelled, ContextFull };
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;     // generated ids (the stop token included when one ended it)
+  StopReason stop_reason = StopReason::MaxTokens;
+  int prompt_tokens = 0;
+  double prefill_ms = 0;           // time to first token = prefill + first sample
+  double decode_ms = 0;            // time for the remaining tokens
+};
+
+// Cumulative counters since load (or since reset_counters). All numbers shown to users come from here.
+struct Counters {
+  uint64_t prompt_tokens = 0;
+  uint64_t generated_tokens = 0;
+  double prefill_ms = 0;
+  double decode_ms = 0;
+  // expert_usage[l * E + e] = number of tokens layer l routed to expert e.
+  std::vector<uint64_t> expert_usage;
+};
+
+// Called from the generating thread for each new token; return false to stop generation.
+using TokenCallback = std::function<bool(int32_t token)>;
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Loads a model folder; throws lm::Error with an actionable message.
+  static std::unique_ptr<Engine> load(const LoadOptions& options);
+
+  virtual const ModelConfig& config() const = 0;
+  virtual Device device() const = 0;
+  // Bytes of weights and KV cache held by the engine (for UI and V8 external-memory accounting).
+  virtual uint64_t memory_bytes() const = 0;
+
+  // Runs prompt + decode. `cancel` (may be null) is polled between tokens and between layers of
+  // prefill; cancellation stops within one token. Not thread-safe: one generate at a time.
+  virtual GenerateResult generate(const GenerateRequest& request, const TokenCallback& on_token,
+                                  const std::atomic<bool>* cancel = nullptr) = 0;
+
+  // Prefills `tokens` from position 0 and returns float32 logits for every position, row-major
+  // [tokens.size(), vocab]. For golden tests and `moe run --logits-out`.
+  virtual std::vector<float> prompt_logits(const std::vector<int32_t>& tokens) = 0;
+
+  // Per-layer top-k expert ids chosen for each position of the last prefill/decode call sequence:
+  // routing()[t][l * K + k]. Recording is off unless enabled (it allocates).
+  virtual void set_record_routing(bool on) = 0;
+  virtual const std::vector<std::vector<int32_t>>& routing() const = 0;
+
+  virtual Counters counters() const = 0;
+  virtual void reset_counters() = 0;
+};
+
+const char* to_string(StopReason reason);
+
+}  // namespace lm

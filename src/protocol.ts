@@ -1,0 +1,157 @@
+// The JSON-RPC contract between the extension (client) and the sidecar (server), over stdio with
+// vscode-jsonrpc. Both processes compile against this one file; it imports nothing from `vscode`.
+// Methods are namespaced `localmoe/…`. Streaming results arrive as notifications tagged with the
+// request's `streamId`; a request's final response carries the totals.
+import { NotificationType, RequestType } from 'vscode-jsonrpc';
+
+export const PROTOCOL_VERSION = 1;
+
+// ---------- lifecycle ----------
+
+export interface InitializeParams {
+  protocolVersion: number;
+  /** Model folder; empty = the embedded default model. */
+  modelPath: string;
+  device: 'auto' | 'cpu' | 'cuda';
+  /** Worker threads for the CPU backend; 0 = all cores. */
+  threads: number;
+  maxContext: number;
+}
+
+export interface ModelSummary {
+  path: string;
+  name: string;
+  architecture: string;
+  numLayers: number;
+  numExperts: number;
+  expertsPerToken: number;
+  vocabSize: number;
+  weightDtype: string;
+  device: 'cpu' | 'cuda';
+}
+
+export interface InitializeResult {
+  protocolVersion: number;
+  engineVersion: string;
+  backends: string[];
+  model: ModelSummary;
+  loadMs: number;
+}
+
+/** Loads (or reloads) the model. Progress arrives as `localmoe/status` notifications. */
+export const initializeRequest = new RequestType<InitializeParams, InitializeResult, void>(
+  'localmoe/initialize',
+);
+
+export const shutdownRequest = new RequestType<void, void, void>('localmoe/shutdown');
+
+export interface HealthResult {
+  ok: boolean;
+  uptimeMs: number;
+  busy: boolean;
+}
+export const healthRequest = new RequestType<void, HealthResult, void>('localmoe/health');
+
+// ---------- generation ----------
+
+export interface SamplingParams {
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  /** Text stop sequences, applied to decoded text. */
+  stop?: string[];
+  /** Wall-clock budget for the whole request in ms; generation stops when it runs out. */
+  timeBudgetMs?: number;
+}
+
+export interface CompleteParams extends SamplingParams {
+  /** Text before the cursor (already trimmed to the context budget by the client). */
+  prefix: string;
+  /** Text after the cursor. */
+  suffix: string;
+  languageId: string;
+  /** Relative file path, shown to the model as context. */
+  fileName?: string;
+  /** Client-chosen id; stream notifications carry it. */
+  streamId: string;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatParams extends SamplingParams {
+  messages: ChatMessage[];
+  streamId: string;
+}
+
+export type FinishReason = 'stop' | 'length' | 'cancelled' | 'time' | 'error';
+
+export interface GenerationResult {
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  /** Engine time to first token (prefill) in ms. */
+  ttftMs: number;
+  /** Decode tokens per second, from the engine's counters. */
+  tokensPerSecond: number;
+}
+
+/** Inline completion: a newer complete request cancels an older one still queued or running. */
+export const completeRequest = new RequestType<CompleteParams, GenerationResult, void>(
+  'localmoe/complete',
+);
+
+/** Chat: text streams as `localmoe/stream` notifications; the response carries the totals. */
+export const chatRequest = new RequestType<ChatParams, GenerationResult, void>('localmoe/chat');
+
+export interface StreamChunk {
+  streamId: string;
+  /** Newly decoded text (complete UTF-8 characters only). */
+  delta: string;
+}
+export const streamNotification = new NotificationType<StreamChunk>('localmoe/stream');
+
+// ---------- status ----------
+
+export type EngineHealth = 'starting' | 'loading' | 'ready' | 'busy' | 'error';
+
+export interface EngineStatus {
+  health: EngineHealth;
+  message: string;
+  /** 0..1 while loading. */
+  progress?: number;
+  model?: ModelSummary;
+  counters?: StatusCounters;
+}
+
+/** Figures copied from the engine's own counters; never computed by the UI. */
+export interface StatusCounters {
+  promptTokens: number;
+  generatedTokens: number;
+  lastTokensPerSecond: number;
+  lastTtftMs: number;
+  /** Bytes of weights + KV cache held by the engine. */
+  memoryBytes: number;
+  /** VRAM in use and budget in bytes (0 on the CPU backend). */
+  vramUsedBytes: number;
+  vramBudgetBytes: number;
+  /** Expert cache hit rate 0..1, or null when every expert is resident (no cache in play). */
+  expertCacheHitRate: number | null;
+  /** expertUsage[l][e]: tokens routed to expert e in layer l since load. */
+  expertUsage: number[][];
+}
+
+/** Sent by the sidecar on changes, throttled (at most every 250 ms while generating). */
+export const statusNotification = new NotificationType<EngineStatus>('localmoe/status');
+
+export interface LogMessage {
+  level: 'error' | 'warn' | 'info' | 'debug';
+  message: string;
+}
+export const logNotification = new NotificationType<LogMessage>('localmoe/log');
