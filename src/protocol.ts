@@ -2,20 +2,47 @@
 // vscode-jsonrpc. Both processes compile against this one file; it imports nothing from `vscode`.
 // Methods are namespaced `localmoe/…`. Streaming results arrive as notifications tagged with the
 // request's `streamId`; a request's final response carries the totals.
-import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * JSON-RPC error codes of `localmoe/…` requests (ResponseError.code), besides the standard ones
+ * (-32602 InvalidParams for malformed params). The message always says what the user can do.
+ */
+export const LocalMoeErrorCodes = {
+  /** initialize failed: bad model folder, corrupt weights, tokenizer mismatch, missing addon. */
+  ModelLoadFailed: -32001,
+  /** A generation request arrived before a successful initialize. */
+  NotInitialized: -32002,
+  /** The engine failed during generation (the sidecar stays up; the model stays loaded). */
+  GenerationFailed: -32003,
+} as const;
+
 // ---------- lifecycle ----------
 
+/** Params of `localmoe/initialize`. */
 export interface InitializeParams {
   protocolVersion: number;
-  /** Model folder; empty = the embedded default model. */
+  /** Model folder; empty = LOCALMOE_MODEL from the sidecar's environment, else the embedded model. */
   modelPath: string;
+  /** 'auto' = CUDA when the addon was built with it, else CPU. */
   device: 'auto' | 'cpu' | 'cuda';
   /** Worker threads for the CPU backend; 0 = all cores. */
   threads: number;
   maxContext: number;
+  /** Expert-offloading options (added by the ui developer). CUDA backend only: the CPU backend
+   * keeps every expert in RAM and ignores them. Absent = engine defaults. */
+  offload?: OffloadOptions;
+}
+
+export interface OffloadOptions {
+  /** VRAM the engine may use for weights, KV cache and expert cache, in bytes; 0 = auto. */
+  vramBudgetBytes: number;
+  /** Eviction policy of the per-layer expert cache. */
+  cachePolicy: 'lru' | 'lfu';
+  /** Predict the next layer's experts and prefetch them while the current layer computes. */
+  speculativeLoading: boolean;
 }
 
 export interface ModelSummary {
@@ -43,14 +70,16 @@ export const initializeRequest = new RequestType<InitializeParams, InitializeRes
   'localmoe/initialize',
 );
 
-export const shutdownRequest = new RequestType<void, void, void>('localmoe/shutdown');
+/** Cancels all work and frees the model; the sidecar exits right after answering. */
+export const shutdownRequest = new RequestType0<void, void>('localmoe/shutdown');
 
+/** Liveness probe; `ok` is true once a model is loaded. */
 export interface HealthResult {
   ok: boolean;
   uptimeMs: number;
   busy: boolean;
 }
-export const healthRequest = new RequestType<void, HealthResult, void>('localmoe/health');
+export const healthRequest = new RequestType0<HealthResult, void>('localmoe/health');
 
 // ---------- generation ----------
 
@@ -102,12 +131,23 @@ export interface GenerationResult {
   tokensPerSecond: number;
 }
 
-/** Inline completion: a newer complete request cancels an older one still queued or running. */
+/**
+ * Inline completion: a newer complete request cancels an older one still queued or running (the
+ * older one answers with finishReason 'cancelled'); $/cancelRequest stops it within one token.
+ * Completions run before queued chats. The prompt is plain continuation of the prefix (the model
+ * has no fill-in-the-middle training): see src/sidecar/completion-prompt.ts. The text also streams
+ * as `localmoe/stream` notifications with the request's streamId (consuming them is optional).
+ */
 export const completeRequest = new RequestType<CompleteParams, GenerationResult, void>(
   'localmoe/complete',
 );
 
-/** Chat: text streams as `localmoe/stream` notifications; the response carries the totals. */
+/**
+ * Chat: text streams as `localmoe/stream` notifications; the response carries the totals and its
+ * `text` equals the concatenated deltas. Uses the model's chat template; system messages are folded
+ * into the first user message when the template has no system role. Oldest turns are dropped when
+ * the conversation does not fit the context.
+ */
 export const chatRequest = new RequestType<ChatParams, GenerationResult, void>('localmoe/chat');
 
 export interface StreamChunk {
@@ -147,11 +187,12 @@ export interface StatusCounters {
   expertUsage: number[][];
 }
 
-/** Sent by the sidecar on changes, throttled (at most every 250 ms while generating). */
+/** Sent by the sidecar on health changes at once, and while generating at most every 250 ms. */
 export const statusNotification = new NotificationType<EngineStatus>('localmoe/status');
 
 export interface LogMessage {
   level: 'error' | 'warn' | 'info' | 'debug';
   message: string;
 }
+/** Reserved: the sidecar logs to stderr (forwarded by the extension); it sends no log notifications yet. */
 export const logNotification = new NotificationType<LogMessage>('localmoe/log');

@@ -1,0 +1,404 @@
+// The sidecar's JSON-RPC handlers (src/protocol.ts): model lifecycle, requests into the scheduler,
+// status notifications. Transport-agnostic: main.ts hands it a connection over stdio.
+import * as path from 'node:path';
+import {
+  ErrorCodes,
+  ResponseError,
+  type CancellationToken,
+  type MessageConnection,
+  type NotificationType,
+} from 'vscode-jsonrpc';
+import {
+  LocalMoeErrorCodes,
+  PROTOCOL_VERSION,
+  chatRequest,
+  completeRequest,
+  healthRequest,
+  initializeRequest,
+  shutdownRequest,
+  statusNotification,
+  streamNotification,
+  type ChatParams,
+  type CompleteParams,
+  type EngineHealth,
+  type GenerationResult,
+  type HealthResult,
+  type InitializeParams,
+  type InitializeResult,
+  type ModelSummary,
+  type SamplingParams,
+} from '../protocol';
+import type { AddonModule, DeviceKind } from './addon-types';
+import { ChatTemplate } from './chat-template';
+import { fitChat } from './chat-prompt';
+import { buildCompletionPrompt, fitPrompt } from './completion-prompt';
+import { Engine } from './engine';
+import { droppedResult, runGeneration } from './generation';
+import type { Logger } from './log';
+import { checkModelFolder, resolveModelPath } from './model-path';
+import { Scheduler, type JobKind } from './scheduler';
+import { buildStatus, lastRunOf, modelSummary, type LastRun } from './status';
+import { Throttle } from './throttle';
+import { ModelTokenizer } from './tokenizer';
+import { checkChatParams, checkCompleteParams, checkInitializeParams } from './validate';
+
+export interface ServerOptions {
+  connection: MessageConnection;
+  /** Loads the native addon (lazily: a missing addon is an initialize error, not a crash). */
+  loadAddon: () => AddonModule;
+  log: Logger;
+  /** Ends the process (after shutdown). */
+  exit: (code: number) => void;
+  env?: NodeJS.ProcessEnv;
+  /** Folder the embedded model is resolved against (the bundle's folder). */
+  baseDir?: string;
+}
+
+interface LoadedModel {
+  dir: string;
+  engine: Engine;
+  tokenizer: ModelTokenizer;
+  /** Undefined when the model has no chat template (chat requests then fail with the reason). */
+  chatTemplate: ChatTemplate | undefined;
+  chatTemplateError: string | undefined;
+  summary: ModelSummary;
+  /** Tokens the KV cache holds: prompt + reply must fit. */
+  contextTokens: number;
+}
+
+/** Status notifications while generating: at most 4 per second. */
+const STATUS_INTERVAL_MS = 250;
+/** How long shutdown waits for its response to be written before the process exits. */
+const EXIT_GRACE_MS = 100;
+
+export class SidecarServer {
+  private model: LoadedModel | undefined;
+  private addon: AddonModule | undefined;
+  private health: EngineHealth = 'starting';
+  private message = 'starting';
+  private last: LastRun | undefined;
+  private readonly startedAt = Date.now();
+  /** initialize calls run one after another. */
+  private loadChain: Promise<unknown> = Promise.resolve();
+  private readonly scheduler = new Scheduler({ onBusyChange: (busy) => this.onBusyChange(busy) });
+  private readonly statusThrottle = new Throttle(STATUS_INTERVAL_MS, () => this.sendStatus());
+
+  constructor(private readonly options: ServerOptions) {}
+
+  register(): void {
+    const c = this.options.connection;
+    c.onRequest(initializeRequest, (params) => {
+      const run = this.loadChain.then(() => this.initialize(params));
+      this.loadChain = run.catch(() => undefined);
+      return run;
+    });
+    c.onRequest(completeRequest, (params, token) => this.complete(params, token));
+    c.onRequest(chatRequest, (params, token) => this.chat(params, token));
+    c.onRequest(healthRequest, () => this.healthResult());
+    c.onRequest(shutdownRequest, () => this.shutdown());
+  }
+
+  /** Frees the model (connection closed, process exiting). */
+  dispose(): void {
+    this.scheduler.cancelAll('shutdown');
+    this.statusThrottle.dispose();
+    this.model?.engine.unload();
+    this.model = undefined;
+  }
+
+  // ---------- lifecycle ----------
+
+  private async initialize(params: InitializeParams): Promise<InitializeResult> {
+    checkInitializeParams(params);
+    if (params.protocolVersion !== PROTOCOL_VERSION) {
+      throw new ResponseError(
+        ErrorCodes.InvalidRequest,
+        `protocol version ${params.protocolVersion} is not supported by this sidecar (${PROTOCOL_VERSION}): reinstall the extension`,
+      );
+    }
+    const dir = resolveModelPath(
+      params.modelPath,
+      this.options.env ?? process.env,
+      this.options.baseDir,
+    );
+    const started = Date.now();
+    this.setHealth('loading', `loading ${dir}`);
+    // A reload replaces the model: stop its work first (each job answers 'cancelled').
+    this.scheduler.cancelAll('shutdown');
+    this.model?.engine.unload();
+    this.model = undefined;
+    try {
+      const addon = this.loadAddonOnce();
+      checkModelFolder(dir);
+      const device = resolveDevice(params.device, addon.buildInfo().backends);
+      const engine = await Engine.load(addon, {
+        modelDir: dir,
+        device,
+        // 0 means "engine default" in the protocol; the addon wants integers or nothing.
+        threads: params.threads > 0 ? Math.floor(params.threads) : 0,
+        maxContext: params.maxContext > 0 ? Math.floor(params.maxContext) : undefined,
+      });
+      try {
+        this.model = this.prepareModel(dir, engine, params.maxContext);
+      } catch (err) {
+        engine.unload();
+        throw err;
+      }
+    } catch (err) {
+      const message = errorMessage(err);
+      this.options.log.error(`initialize failed: ${message}`);
+      this.setHealth('error', message);
+      throw new ResponseError(LocalMoeErrorCodes.ModelLoadFailed, message);
+    }
+    const loadMs = Date.now() - started;
+    const { summary, chatTemplateError } = this.model;
+    this.options.log.info(
+      `loaded ${summary.name} (${summary.architecture}, ${summary.numLayers} layers, ${summary.numExperts} experts, ` +
+        `${summary.weightDtype}, ${summary.device}${backendSuffix(this.model.engine.info.backendName)}) in ${loadMs} ms`,
+    );
+    if (params.offload && summary.device === 'cpu') {
+      // The engine's offloading (expert cache, prefetch) is CUDA-only; on the CPU every expert is in RAM.
+      this.options.log.info(
+        'offload settings ignored: the CPU backend keeps every expert resident',
+      );
+    }
+    if (chatTemplateError) this.options.log.warn(chatTemplateError);
+    this.setHealth('ready', `${summary.name} ready`);
+    const build = this.loadAddonOnce().buildInfo();
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      engineVersion: build.version,
+      backends: build.backends,
+      model: summary,
+      loadMs,
+    };
+  }
+
+  private prepareModel(dir: string, engine: Engine, maxContext: number): LoadedModel {
+    const tokenizer = ModelTokenizer.load(dir);
+    if (tokenizer.vocabSize > engine.info.vocabSize) {
+      throw new Error(
+        `tokenizer.json in ${dir} has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${engine.info.vocabSize}: ` +
+          'the tokenizer does not belong to this model',
+      );
+    }
+    let chatTemplate: ChatTemplate | undefined;
+    let chatTemplateError: string | undefined;
+    try {
+      chatTemplate = ChatTemplate.fromConfig(
+        tokenizer.config,
+        tokenizer.bosToken,
+        tokenizer.eosToken,
+        dir,
+      );
+    } catch (err) {
+      chatTemplateError = errorMessage(err);
+    }
+    const contextTokens = Math.min(
+      maxContext > 0 ? maxContext : Infinity,
+      engine.info.maxPositionEmbeddings || Infinity,
+    );
+    return {
+      dir,
+      engine,
+      tokenizer,
+      chatTemplate,
+      chatTemplateError,
+      summary: modelSummary(dir, path.basename(dir), engine.info),
+      contextTokens: Number.isFinite(contextTokens) ? contextTokens : 4096,
+    };
+  }
+
+  private loadAddonOnce(): AddonModule {
+    this.addon ??= this.options.loadAddon();
+    return this.addon;
+  }
+
+  private healthResult(): HealthResult {
+    return {
+      ok: this.model !== undefined,
+      uptimeMs: Date.now() - this.startedAt,
+      busy: this.scheduler.busy,
+    };
+  }
+
+  private shutdown(): void {
+    this.options.log.info('shutdown requested');
+    this.dispose();
+    setTimeout(() => this.options.exit(0), EXIT_GRACE_MS);
+  }
+
+  // ---------- generation ----------
+
+  private complete(params: CompleteParams, token: CancellationToken): Promise<GenerationResult> {
+    checkCompleteParams(params);
+    return this.schedule('complete', params, token, (model, signal, sampling) => {
+      const prompt = buildCompletionPrompt(params);
+      const ids = fitPrompt(
+        (text) => model.tokenizer.encode(text, { bos: true }),
+        prompt,
+        promptBudget(model, params),
+      );
+      return runGeneration({
+        engine: model.engine,
+        decode: (x) => model.tokenizer.decode(x),
+        prompt: ids,
+        decodeContext: ids.slice(-3), // continuation: keep the first token's leading space
+        sampling,
+        stops: [...(params.stop ?? []), ...prompt.stops],
+        signal,
+        // Streamed too (protocol: stream notifications carry the streamId), for clients that
+        // show a suggestion as it grows; a client that only awaits the result ignores them.
+        onDelta: (delta) => this.notify(streamNotification, { streamId: params.streamId, delta }),
+        onToken: () => this.statusThrottle.request(),
+      });
+    });
+  }
+
+  private chat(params: ChatParams, token: CancellationToken): Promise<GenerationResult> {
+    checkChatParams(params);
+    return this.schedule('chat', params, token, (model, signal, sampling) => {
+      const template = model.chatTemplate;
+      if (!template)
+        throw new ResponseError(
+          LocalMoeErrorCodes.GenerationFailed,
+          model.chatTemplateError ?? 'no chat template',
+        );
+      const ids = fitChat(
+        params.messages,
+        (messages) => model.tokenizer.encode(template.render(messages), { bos: false }),
+        promptBudget(model, params),
+      );
+      return runGeneration({
+        engine: model.engine,
+        decode: (x) => model.tokenizer.decode(x),
+        prompt: ids,
+        decodeContext: [], // a reply starts fresh: its first space is stripped, as transformers does
+        sampling,
+        stops: params.stop ?? [],
+        signal,
+        onDelta: (delta) => this.notify(streamNotification, { streamId: params.streamId, delta }),
+        onToken: () => this.statusThrottle.request(),
+      });
+    });
+  }
+
+  private async schedule(
+    kind: JobKind,
+    params: SamplingParams & { streamId: string },
+    token: CancellationToken,
+    run: (
+      model: LoadedModel,
+      signal: AbortSignal,
+      sampling: SamplingParams,
+    ) => Promise<GenerationResult>,
+  ): Promise<GenerationResult> {
+    const arrived = Date.now();
+    if (!this.model) {
+      throw new ResponseError(
+        LocalMoeErrorCodes.NotInitialized,
+        this.health === 'error'
+          ? `no model loaded: ${this.message}`
+          : 'no model loaded yet: send localmoe/initialize first',
+      );
+    }
+    const job = this.scheduler.submit(
+      kind,
+      async (signal) => {
+        // The model may have been replaced while this job waited.
+        const model = this.model;
+        if (!model) return droppedResult('shutdown');
+        const started = Date.now();
+        // The time budget covers the whole request, queueing included.
+        const sampling = { ...params };
+        if (params.timeBudgetMs !== undefined && params.timeBudgetMs > 0) {
+          sampling.timeBudgetMs = params.timeBudgetMs - (started - arrived);
+          if (sampling.timeBudgetMs <= 0) return droppedResult('time');
+        }
+        try {
+          const result = await run(model, signal, sampling);
+          this.last = lastRunOf(result) ?? this.last;
+          this.options.log.debug(
+            `${kind} ${params.streamId}: ${result.completionTokens} tokens, ${result.finishReason}, ` +
+              `ttft ${result.ttftMs.toFixed(0)} ms, ${result.tokensPerSecond.toFixed(1)} tok/s, ${Date.now() - started} ms`,
+          );
+          return result;
+        } catch (err) {
+          if (err instanceof ResponseError) throw err;
+          const message = errorMessage(err);
+          this.options.log.error(`${kind} ${params.streamId} failed: ${message}`);
+          throw new ResponseError(LocalMoeErrorCodes.GenerationFailed, message);
+        }
+      },
+      (reason) => droppedResult(reason),
+    );
+    const subscription = token.onCancellationRequested(() => job.cancel('client'));
+    try {
+      return await job.result;
+    } finally {
+      subscription.dispose();
+    }
+  }
+
+  // ---------- status ----------
+
+  private onBusyChange(busy: boolean): void {
+    if (!this.model || this.health === 'loading' || this.health === 'error') return;
+    this.health = busy ? 'busy' : 'ready';
+    this.message = busy ? 'generating' : `${this.model.summary.name} ready`;
+    this.statusThrottle.flush();
+  }
+
+  private setHealth(health: EngineHealth, message: string): void {
+    this.health = health;
+    this.message = message;
+    this.statusThrottle.flush();
+  }
+
+  private sendStatus(): void {
+    const model = this.model;
+    let source;
+    if (model) {
+      try {
+        source = { info: model.engine.info, counters: model.engine.counters(), last: this.last };
+      } catch {
+        source = undefined; // unloaded between the check and the call: report without counters
+      }
+    }
+    this.notify(statusNotification, buildStatus(this.health, this.message, model?.summary, source));
+  }
+
+  /**
+   * Notifications are best effort: the client may be gone (it closed the pipe) while a run is
+   * still emitting; that must not become an uncaught error in the sidecar.
+   */
+  private notify<P>(type: NotificationType<P>, params: P): void {
+    try {
+      this.options.connection.sendNotification(type, params).catch(() => undefined);
+    } catch {
+      // connection already disposed
+    }
+  }
+}
+
+function backendSuffix(name: string | undefined): string {
+  return name ? `, ${name}` : '';
+}
+
+function promptBudget(model: LoadedModel, params: SamplingParams): number {
+  return Math.max(1, model.contextTokens - Math.max(0, Math.floor(params.maxTokens)));
+}
+
+function resolveDevice(requested: InitializeParams['device'], backends: DeviceKind[]): DeviceKind {
+  if (requested === 'auto') return backends.includes('cuda') ? 'cuda' : 'cpu';
+  if (!backends.includes(requested)) {
+    throw new Error(
+      `this build of LocalMoE has no ${requested} backend (it has: ${backends.join(', ')}): set the device to 'auto'`,
+    );
+  }
+  return requested;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
