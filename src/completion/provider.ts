@@ -1,0 +1,95 @@
+// The only completion file that imports `vscode`: turns document + position into the pure
+// completer's request, passes the editor's cancellation token through, and returns an
+// InlineCompletionList whose item has an explicit Range. Acceptance is counted through the item's
+// command (the stable hook; show/accept events beyond that are proposed API).
+import * as vscode from 'vscode';
+import type { Engine } from '../client/engine';
+import { readConfig } from '../config/settings';
+import type { CompleteParams, GenerationResult } from '../protocol';
+import { completeRequest } from '../protocol';
+import type { CancelSignal } from '../util/cancel';
+import { InlineCompleter, type CompletionBackend } from './completer';
+import { extractContext, windowAfter, windowBefore } from './context';
+
+export const ACCEPTED_COMMAND = 'localmoe.completionAccepted';
+
+export class LocalMoeInlineProvider implements vscode.InlineCompletionItemProvider {
+  constructor(readonly completer: InlineCompleter) {}
+
+  async provideInlineCompletionItems(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionList | undefined> {
+    // While the suggest widget is open its selection decides what is inserted; stay out of the way.
+    if (context.selectedCompletionInfo) return undefined;
+    const cfg = readConfig().completion;
+    const cursor = document.offsetAt(position);
+    const from = document.positionAt(Math.max(0, cursor - windowBefore(cfg)));
+    const to = document.positionAt(cursor + windowAfter(cfg));
+    const window = {
+      text: document.getText(new vscode.Range(from, to)),
+      start: document.offsetAt(from),
+    };
+    const ctx = extractContext(window, cursor, cfg);
+    const outcome = await this.completer.complete(
+      {
+        context: ctx,
+        languageId: document.languageId,
+        fileName: vscode.workspace.asRelativePath(document.uri),
+      },
+      token,
+    );
+    if (outcome.text === undefined || token.isCancellationRequested) return undefined;
+    const item = new vscode.InlineCompletionItem(
+      outcome.text,
+      new vscode.Range(position, position),
+      {
+        title: 'Accept LocalMoE completion',
+        command: ACCEPTED_COMMAND,
+      },
+    );
+    return new vscode.InlineCompletionList([item]);
+  }
+}
+
+export function registerInlineCompletions(
+  context: vscode.ExtensionContext,
+  engine: Engine,
+): LocalMoeInlineProvider {
+  const backend: CompletionBackend = {
+    isReady: () => {
+      // Lazy start: the first completion request wakes the engine; this one returns nothing.
+      if (engine.supervisor.state.kind === 'idle') engine.supervisor.start().catch(() => undefined);
+      return engine.supervisor.isRunning;
+    },
+    complete: (params: CompleteParams, signal: CancelSignal): Promise<GenerationResult> =>
+      engine.supervisor.request(completeRequest, params, signal),
+  };
+  const completer = new InlineCompleter(backend, () => readConfig().completion, engine.log);
+  const provider = new LocalMoeInlineProvider(completer);
+  context.subscriptions.push(
+    vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
+    vscode.commands.registerCommand(ACCEPTED_COMMAND, () => {
+      completer.accepted();
+      const s = completer.stats;
+      engine.log.debug(
+        `completion accepted (${s.accepted}/${s.shown} shown, ${s.cacheHits} cache hits)`,
+      );
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      // A suggestion cached under other settings (length, multi-line policy) must not come back.
+      if (
+        e.affectsConfiguration('localmoe.completion') ||
+        e.affectsConfiguration('localmoe.modelPath')
+      ) {
+        completer.cache.clear();
+      }
+    }),
+    engine.supervisor.onDidChangeState((s) => {
+      if (s.kind === 'running') completer.cache.clear(); // a new model answers differently
+    }),
+  );
+  return provider;
+}
