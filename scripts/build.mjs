@@ -95,7 +95,10 @@ function run(cmd, argv, env = {}) {
 function buildNative() {
   const config = args.has('--debug') ? 'Debug' : 'Release';
   const cmakeJs = rel('node_modules/cmake-js/bin/cmake-js');
-  run(process.execPath, [cmakeJs, 'build', '-d', 'native', '-O', 'build/addon', ...(config === 'Debug' ? ['-D'] : [])], {
+  // The C++ tests are built and run by scripts/test-native.sh in their own trees; not here.
+  const cmakeArgs = ['build', '-d', 'native', '-O', 'build/addon', '--CDLOCALMOE_BUILD_TESTS=OFF'];
+  if (config === 'Debug') cmakeArgs.push('-D');
+  run(process.execPath, [cmakeJs, ...cmakeArgs], {
     CMAKE_BUILD_PARALLEL_LEVEL: String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)),
   });
   const built = walk(rel('build/addon'), (p) => /(^|[/\\])(localmoe\.node|moe(\.exe)?)$/.test(p));

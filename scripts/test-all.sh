@@ -38,7 +38,7 @@ step build node scripts/build.mjs
 step typecheck bash -c 'npx tsc -p . --noEmit && npx eslint src webview test'
 step native bash scripts/test-native.sh
 step unit npx mocha --timeout 120000 'out/test/unit/**/*.test.js' 'test/tokenizer/*.test.js'
-step integration npx mocha --timeout 120000 'out/test/addon/**/*.test.js' 'out/test/sidecar/**/*.test.js'
+step integration npx mocha --timeout 120000 'out/test/addon/**/*.test.js' 'out/test/sidecar/**/*.test.js' 'out/test/http/**/*.test.js'
 step e2e node test/e2e/run.mjs
 
 echo

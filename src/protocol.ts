@@ -17,6 +17,8 @@ export const LocalMoeErrorCodes = {
   NotInitialized: -32002,
   /** The engine failed during generation (the sidecar stays up; the model stays loaded). */
   GenerationFailed: -32003,
+  /** localmoe/serve could not start the HTTP endpoint (port in use, no permission). */
+  ServeFailed: -32004,
 } as const;
 
 // ---------- lifecycle ----------
@@ -156,6 +158,44 @@ export interface StreamChunk {
   delta: string;
 }
 export const streamNotification = new NotificationType<StreamChunk>('localmoe/stream');
+
+// ---------- OpenAI-compatible HTTP endpoint ----------
+
+/** Params of `localmoe/serve`. */
+export interface ServeParams {
+  /** true: start the endpoint (or restart it with new settings); false: stop it. */
+  enabled: boolean;
+  /** TCP port on 127.0.0.1; 0 or absent = any free port (the result says which). */
+  port?: number;
+  /** Only '127.0.0.1' (or 'localhost') is accepted: any other host is refused with an error. */
+  host?: string;
+  /**
+   * Bearer token clients must send; absent = a fresh random one. Pass a stored one (SecretStorage)
+   * so tools configured with it keep working across editor restarts. At least 16 characters.
+   */
+  token?: string;
+  /** Most HTTP requests in flight at once (queued or generating); more get 429. Default 4. */
+  maxConcurrentRequests?: number;
+}
+
+export interface ServeResult {
+  enabled: boolean;
+  /** Base URL for OpenAI clients, e.g. "http://127.0.0.1:43210/v1"; null when stopped. */
+  url: string | null;
+  /** The bearer token ("Authorization: Bearer <token>"); null when stopped. */
+  token: string | null;
+}
+
+/**
+ * Starts, restarts or stops the OpenAI-compatible HTTP endpoint (GET /v1/models,
+ * POST /v1/chat/completions, POST /v1/completions; see src/sidecar/http/README.md). Off until this
+ * is sent. Its requests share the sidecar's one scheduler with editor requests: they queue like chat
+ * requests (after pending inline completions, never superseding each other), and a client that
+ * disconnects cancels its generation. Errors: InvalidParams for a non-loopback host, a bad port or a
+ * weak token (the running endpoint is left as it was); ServeFailed when the port cannot be bound
+ * (e.g. in use): the endpoint is then off.
+ */
+export const serveRequest = new RequestType<ServeParams, ServeResult, void>('localmoe/serve');
 
 // ---------- status ----------
 

@@ -1,54 +1,16 @@
-// Sidecar entry point (bundled to dist/sidecar.js): JSON-RPC over stdio, logs on stderr.
-// Started by the extension with process.execPath + ELECTRON_RUN_AS_NODE=1; runs under plain Node
-// in tests. Never imports `vscode`.
-import { format } from 'node:util';
-import {
-  createMessageConnection,
-  StreamMessageReader,
-  StreamMessageWriter,
-} from 'vscode-jsonrpc/node';
-import { loadAddon } from './addon-loader';
-import { createStderrLogger, parseLogLevel } from './log';
-import { SidecarServer } from './server';
+#!/usr/bin/env node
+// Entry point of dist/sidecar.js (the hashbang survives bundling, so package.json "bin" can name it):
+//   node dist/sidecar.js              the editor's sidecar: JSON-RPC over stdio (stdio.ts)
+//   localmoe serve --model DIR ...    the OpenAI-compatible endpoint without the editor (src/cli/)
+import { runCli } from '../cli/main';
+import { runStdioSidecar } from './stdio';
 
-const log = createStderrLogger(parseLogLevel(process.env.LOCALMOE_LOG_LEVEL));
-
-// stdout is the protocol: a stray console.log from any dependency would corrupt it.
-console.log = (...args: unknown[]) => log.info(format(...args));
-console.info = console.log;
-console.debug = (...args: unknown[]) => log.debug(format(...args));
-console.warn = (...args: unknown[]) => log.warn(format(...args));
-
-// A parent that died mid-write leaves broken pipes; EPIPE must not become an uncaught exception.
-process.stdout.on('error', () => undefined);
-process.stderr.on('error', () => undefined);
-
-const connection = createMessageConnection(
-  new StreamMessageReader(process.stdin),
-  new StreamMessageWriter(process.stdout),
-);
-const server = new SidecarServer({
-  connection,
-  loadAddon: () => loadAddon(),
-  log,
-  exit: (code) => process.exit(code),
-});
-server.register();
-
-// The client went away (editor closed, supervisor killed the pipe): free the model and leave.
-connection.onClose(() => {
-  log.info('connection closed; exiting');
-  server.dispose();
-  process.exit(0);
-});
-process.on('unhandledRejection', (reason) =>
-  log.error(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`),
-);
-process.on('uncaughtException', (err) => {
-  // State is unknown after this: exit non-zero so the supervisor restarts a clean process.
-  log.error(`uncaught exception: ${err.stack ?? err.message}`);
-  process.exit(1);
-});
-
-connection.listen();
-log.info(`sidecar started (pid ${process.pid}, node ${process.version})`);
+const args = process.argv.slice(2);
+if (args.length > 0 || process.stdin.isTTY) {
+  // A person at a terminal, not the extension (which always pipes stdin and passes no arguments).
+  void runCli(args).then((code) => {
+    if (code !== undefined) process.exit(code);
+  });
+} else {
+  runStdioSidecar();
+}

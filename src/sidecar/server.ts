@@ -15,6 +15,7 @@ import {
   completeRequest,
   healthRequest,
   initializeRequest,
+  serveRequest,
   shutdownRequest,
   statusNotification,
   streamNotification,
@@ -27,6 +28,8 @@ import {
   type InitializeResult,
   type ModelSummary,
   type SamplingParams,
+  type ServeParams,
+  type ServeResult,
 } from '../protocol';
 import type { AddonModule, DeviceKind } from './addon-types';
 import { ChatTemplate } from './chat-template';
@@ -38,12 +41,20 @@ import type { Logger } from './log';
 import { checkModelFolder, resolveModelPath } from './model-path';
 import { Scheduler, type JobKind } from './scheduler';
 import { buildStatus, lastRunOf, modelSummary, type LastRun } from './status';
+import type { ApiBackend, TextPromptParams } from './http/backend';
+import { HttpEndpoint } from './http/endpoint';
 import { Throttle } from './throttle';
 import { ModelTokenizer } from './tokenizer';
-import { checkChatParams, checkCompleteParams, checkInitializeParams } from './validate';
+import {
+  checkChatParams,
+  checkCompleteParams,
+  checkInitializeParams,
+  checkServeParams,
+} from './validate';
 
 export interface ServerOptions {
-  connection: MessageConnection;
+  /** The JSON-RPC client; absent when the CLI drives the server (HTTP endpoint only). */
+  connection?: MessageConnection;
   /** Loads the native addon (lazily: a missing addon is an initialize error, not a crash). */
   loadAddon: () => AddonModule;
   log: Logger;
@@ -71,7 +82,7 @@ const STATUS_INTERVAL_MS = 250;
 /** How long shutdown waits for its response to be written before the process exits. */
 const EXIT_GRACE_MS = 100;
 
-export class SidecarServer {
+export class SidecarServer implements ApiBackend {
   private model: LoadedModel | undefined;
   private addon: AddonModule | undefined;
   private health: EngineHealth = 'starting';
@@ -82,24 +93,38 @@ export class SidecarServer {
   private loadChain: Promise<unknown> = Promise.resolve();
   private readonly scheduler = new Scheduler({ onBusyChange: (busy) => this.onBusyChange(busy) });
   private readonly statusThrottle = new Throttle(STATUS_INTERVAL_MS, () => this.sendStatus());
+  /** The OpenAI-compatible endpoint, off until localmoe/serve (or the CLI) starts it. */
+  readonly http: HttpEndpoint;
 
-  constructor(private readonly options: ServerOptions) {}
+  constructor(private readonly options: ServerOptions) {
+    this.http = new HttpEndpoint(this, options.log);
+  }
 
   register(): void {
     const c = this.options.connection;
-    c.onRequest(initializeRequest, (params) => {
-      const run = this.loadChain.then(() => this.initialize(params));
-      this.loadChain = run.catch(() => undefined);
-      return run;
-    });
+    if (!c) throw new Error('SidecarServer.register needs a JSON-RPC connection');
+    c.onRequest(initializeRequest, (params) => this.loadModel(params));
     c.onRequest(completeRequest, (params, token) => this.complete(params, token));
-    c.onRequest(chatRequest, (params, token) => this.chat(params, token));
+    c.onRequest(chatRequest, (params, token) =>
+      this.chat(params, abortSignalOf(token), (delta) =>
+        this.notify(streamNotification, { streamId: params.streamId, delta }),
+      ),
+    );
     c.onRequest(healthRequest, () => this.healthResult());
+    c.onRequest(serveRequest, (params) => this.serve(params));
     c.onRequest(shutdownRequest, () => this.shutdown());
+  }
+
+  /** localmoe/initialize: loads (or reloads) a model; calls run one after another. */
+  loadModel(params: InitializeParams): Promise<InitializeResult> {
+    const run = this.loadChain.then(() => this.initialize(params));
+    this.loadChain = run.catch(() => undefined);
+    return run;
   }
 
   /** Frees the model (connection closed, process exiting). */
   dispose(): void {
+    void this.http.stop();
     this.scheduler.cancelAll('shutdown');
     this.statusThrottle.dispose();
     this.model?.engine.unload();
@@ -214,7 +239,8 @@ export class SidecarServer {
     return this.addon;
   }
 
-  private healthResult(): HealthResult {
+  /** localmoe/health; also read by the HTTP tests to see the scheduler go idle. */
+  healthResult(): HealthResult {
     return {
       ok: this.model !== undefined,
       uptimeMs: Date.now() - this.startedAt,
@@ -232,7 +258,7 @@ export class SidecarServer {
 
   private complete(params: CompleteParams, token: CancellationToken): Promise<GenerationResult> {
     checkCompleteParams(params);
-    return this.schedule('complete', params, token, (model, signal, sampling) => {
+    return this.schedule('complete', params, abortSignalOf(token), (model, signal, sampling) => {
       const prompt = buildCompletionPrompt(params);
       const ids = fitPrompt(
         (text) => model.tokenizer.encode(text, { bos: true }),
@@ -255,9 +281,14 @@ export class SidecarServer {
     });
   }
 
-  private chat(params: ChatParams, token: CancellationToken): Promise<GenerationResult> {
+  /** Also the HTTP endpoint's chat (ApiBackend): one scheduler for editor and API requests. */
+  chat(
+    params: ChatParams,
+    cancel: AbortSignal,
+    onDelta: (delta: string) => void,
+  ): Promise<GenerationResult> {
     checkChatParams(params);
-    return this.schedule('chat', params, token, (model, signal, sampling) => {
+    return this.schedule('chat', params, cancel, (model, signal, sampling) => {
       const template = model.chatTemplate;
       if (!template)
         throw new ResponseError(
@@ -277,16 +308,75 @@ export class SidecarServer {
         sampling,
         stops: params.stop ?? [],
         signal,
-        onDelta: (delta) => this.notify(streamNotification, { streamId: params.streamId, delta }),
+        onDelta,
         onToken: () => this.statusThrottle.request(),
       });
     });
   }
 
+  /**
+   * The HTTP endpoint's /v1/completions (ApiBackend): the prompt is continued as given, without the
+   * inline-completion prompt design. Scheduled as 'chat' work: API requests wait behind the user's
+   * inline completions and never supersede one another (only editor completions do that).
+   */
+  continueText(
+    params: TextPromptParams,
+    cancel: AbortSignal,
+    onDelta: (delta: string) => void,
+  ): Promise<GenerationResult> {
+    return this.schedule('chat', params, cancel, (model, signal, sampling) => {
+      const ids =
+        typeof params.prompt === 'string'
+          ? model.tokenizer.encode(params.prompt, { bos: true })
+          : params.prompt;
+      const vocab = model.engine.info.vocabSize;
+      const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+      if (bad !== undefined)
+        throw new ResponseError(
+          ErrorCodes.InvalidParams,
+          `prompt token id ${bad} is outside the model's vocabulary (0..${vocab - 1})`,
+        );
+      const budget = promptBudget(model, params);
+      if (ids.length === 0 || ids.length > budget)
+        throw new ResponseError(
+          ErrorCodes.InvalidParams,
+          `the prompt is ${ids.length} tokens but 1..${budget} fit next to max_tokens: shorten it or lower max_tokens`,
+        );
+      return runGeneration({
+        engine: model.engine,
+        decode: (x) => model.tokenizer.decode(x),
+        prompt: ids,
+        decodeContext: ids.slice(-3), // continuation: keep the first token's leading space
+        sampling,
+        stops: params.stop ?? [],
+        signal,
+        onDelta,
+        onToken: () => this.statusThrottle.request(),
+      });
+    });
+  }
+
+  modelId(): string | undefined {
+    return this.model?.summary.name;
+  }
+
+  // ---------- HTTP endpoint ----------
+
+  private async serve(params: ServeParams): Promise<ServeResult> {
+    checkServeParams(params);
+    try {
+      return params.enabled ? await this.http.start(params) : await this.http.stop();
+    } catch (err) {
+      const message = errorMessage(err);
+      this.options.log.error(`localmoe/serve failed: ${message}`);
+      throw new ResponseError(LocalMoeErrorCodes.ServeFailed, message);
+    }
+  }
+
   private async schedule(
     kind: JobKind,
     params: SamplingParams & { streamId: string },
-    token: CancellationToken,
+    cancel: AbortSignal,
     run: (
       model: LoadedModel,
       signal: AbortSignal,
@@ -332,11 +422,13 @@ export class SidecarServer {
       },
       (reason) => droppedResult(reason),
     );
-    const subscription = token.onCancellationRequested(() => job.cancel('client'));
+    const onCancel = () => job.cancel('client');
+    if (cancel.aborted) onCancel();
+    else cancel.addEventListener('abort', onCancel, { once: true });
     try {
       return await job.result;
     } finally {
-      subscription.dispose();
+      cancel.removeEventListener('abort', onCancel);
     }
   }
 
@@ -374,11 +466,19 @@ export class SidecarServer {
    */
   private notify<P>(type: NotificationType<P>, params: P): void {
     try {
-      this.options.connection.sendNotification(type, params).catch(() => undefined);
+      this.options.connection?.sendNotification(type, params).catch(() => undefined);
     } catch {
       // connection already disposed
     }
   }
+}
+
+/** A JSON-RPC cancellation token as an AbortSignal (the scheduler's and the HTTP layer's currency). */
+function abortSignalOf(token: CancellationToken): AbortSignal {
+  const controller = new AbortController();
+  if (token.isCancellationRequested) controller.abort();
+  else token.onCancellationRequested(() => controller.abort());
+  return controller.signal;
 }
 
 function backendSuffix(name: string | undefined): string {

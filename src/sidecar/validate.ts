@@ -1,7 +1,15 @@
 // Shape checks for request params: the client is ours, but a malformed request must get an
 // InvalidParams answer naming the field, never a crash or a native TypeError from deep inside.
 import { ErrorCodes, ResponseError } from 'vscode-jsonrpc';
-import type { ChatParams, CompleteParams, InitializeParams, SamplingParams } from '../protocol';
+import type {
+  ChatParams,
+  CompleteParams,
+  InitializeParams,
+  SamplingParams,
+  ServeParams,
+} from '../protocol';
+import { checkTokenStrength } from './http/auth';
+import { checkPort, loopbackBindAddress } from './http/loopback';
 
 function fail(method: string, message: string): never {
   throw new ResponseError(ErrorCodes.InvalidParams, `${method}: ${message}`);
@@ -89,5 +97,25 @@ export function checkChatParams(p: ChatParams): void {
     ) {
       fail(m, "each message needs role 'system' | 'user' | 'assistant' and a string content");
     }
+  }
+}
+
+/** localmoe/serve: host, port and token problems are the caller's to fix, so InvalidParams. */
+export function checkServeParams(p: ServeParams): void {
+  const m = 'localmoe/serve';
+  if (!isObject(p)) fail(m, 'params must be an object');
+  if (typeof p.enabled !== 'boolean') fail(m, 'enabled must be a boolean');
+  if (p.host !== undefined && typeof p.host !== 'string') fail(m, 'host must be a string');
+  if (p.token !== undefined && typeof p.token !== 'string') fail(m, 'token must be a string');
+  if (p.port !== undefined && typeof p.port !== 'number') fail(m, 'port must be a number');
+  const max = p.maxConcurrentRequests;
+  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1))
+    fail(m, 'maxConcurrentRequests must be an integer >= 1');
+  try {
+    loopbackBindAddress(p.host);
+    if (p.port !== undefined) checkPort(p.port);
+    if (p.token !== undefined) checkTokenStrength(p.token);
+  } catch (err) {
+    fail(m, (err as Error).message);
   }
 }

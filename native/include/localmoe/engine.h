@@ -53,6 +53,7 @@ struct LoadOptions {
   Device device = Device::Cpu;
   int threads = 0;               // 0 = hardware concurrency
   int max_context = 4096;        // KV cache length in tokens (clamped to max_position_embeddings)
+  int prefill_chunk = 0;         // tokens per batched prefill step (0 = 128); bounds activation memory
 };
 
 struct SamplingParams {
@@ -122,6 +123,9 @@ class Engine {
 
   virtual Counters counters() const = 0;
   virtual void reset_counters() = 0;
+
+  // Which backend and kernels run the model, e.g. "cpu-avx512 x2" (for logs and benchmark rows).
+  virtual std::string backend_name() const { return ""; }
 };
 
 const char* to_string(StopReason reason);

@@ -1,0 +1,233 @@
+// lm::Engine implementation: loads a checkpoint folder, owns backend + model + sampler, and runs
+// prefill (batched, in chunks) then token-by-token decode with preallocated state.
+#include <algorithm>
+#include <chrono>
+
+#include "common/check.h"
+#include "cpu/cpu_backend.h"
+#ifdef LOCALMOE_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
+#include "io/safetensors.h"
+#include "localmoe/engine.h"
+#include "model/config.h"
+#include "model/expert_source.h"
+#include "model/mixtral.h"
+#include "model/sampler.h"
+#include "model/weights.h"
+
+namespace lm {
+
+namespace {
+
+constexpr int kDefaultPrefillChunk = 128;
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+const char* dtype_label(DType t) {
+  switch (t) {
+    case DType::F32: return "fp32";
+    case DType::F16: return "fp16";
+    case DType::BF16: return "bf16";
+  }
+  return "?";
+}
+
+class LoadedEngine final : public Engine {
+ public:
+  explicit LoadedEngine(const LoadOptions& o) {
+    config_ = load_model_config(o.model_dir);
+    checkpoint_ = std::make_unique<Checkpoint>(o.model_dir);
+    weights_ = load_mixtral_weights(*checkpoint_, config_);
+    config_.weight_dtype = dtype_label(weights_.embed.dtype);
+    auto experts = std::make_unique<ResidentExperts>(*checkpoint_, config_);
+    if (o.max_context <= 0) fail("max_context must be positive (got ", o.max_context, ")");
+    if (o.threads < 0) fail("threads must be >= 0 (got ", o.threads, ")");
+    if (o.prefill_chunk < 0) fail("prefill_chunk must be >= 0 (got ", o.prefill_chunk, ")");
+    const int context = std::min(o.max_context, config_.max_position_embeddings);
+    const int chunk = o.prefill_chunk > 0 ? o.prefill_chunk : kDefaultPrefillChunk;
+    backend_ = make_backend(o, context);
+    device_ = o.device;
+    place_weights(weights_, *backend_);  // dense weights to the device (CPU: in place)
+    experts->place_all(*backend_);       // every expert resident (the offloader replaces this)
+    experts_ = std::move(experts);
+    model_ = std::make_unique<MixtralModel>(config_, weights_, *experts_, *backend_, context, chunk);
+    sampler_ = std::make_unique<Sampler>(config_.vocab_size);
+    logits_.assign(size_t(config_.vocab_size), 0.0f);
+    history_.reserve(size_t(context) + 1);
+    counters_.expert_usage.assign(size_t(config_.num_layers) * size_t(config_.num_experts), 0);
+  }
+
+  const ModelConfig& config() const override { return config_; }
+  Device device() const override { return device_; }
+  std::string backend_name() const override { return backend_->name(); }
+  uint64_t memory_bytes() const override {
+    if (device_ == Device::Cuda) return backend_->memory_use().total();
+    return checkpoint_->total_bytes() + model_->state_bytes();
+  }
+
+  GenerateResult generate(const GenerateRequest& req, const TokenCallback& on_token,
+                          const std::atomic<bool>* cancel) override {
+    check_tokens(req.prompt, "prompt");
+    sampler_->reset(req.sampling);
+    begin_routing();
+    GenerateResult result;
+    result.prompt_tokens = int(req.prompt.size());
+    result.tokens.reserve(size_t(std::max(0, req.max_new_tokens)));
+    history_.assign(req.prompt.begin(), req.prompt.end());
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const int P = int(req.prompt.size());
+    bool ok = true;
+    for (int pos = 0; pos < P && ok; pos += model_->chunk()) {  // batched prefill, chunk by chunk
+      const int n = std::min(model_->chunk(), P - pos);
+      const bool last = pos + n == P;
+      ok = model_->forward(req.prompt.data() + pos, n, pos, last ? 1 : 0, logits_.data(), cancel);
+    }
+    counters_.prompt_tokens += uint64_t(P);
+    if (!ok || req.max_new_tokens <= 0) {
+      result.stop_reason = ok ? StopReason::MaxTokens : StopReason::Cancelled;
+      result.prefill_ms = ms_since(t0);
+      counters_.prefill_ms += result.prefill_ms;
+      end_routing();
+      return result;
+    }
+
+    auto t1 = t0;
+    int pos = P;
+    for (;;) {
+      const int32_t token = sampler_->sample(logits_.data(), history_.data(), history_.size());
+      if (result.tokens.empty()) {  // time to first token = prefill + first sample
+        result.prefill_ms = ms_since(t0);
+        t1 = std::chrono::steady_clock::now();
+      }
+      result.tokens.push_back(token);
+      history_.push_back(token);
+      if (on_token && !on_token(token)) {
+        result.stop_reason = StopReason::Cancelled;
+        break;
+      }
+      if ((req.stop_at_eos && token == config_.eos_token_id) ||
+          std::find(req.stop_ids.begin(), req.stop_ids.end(), token) != req.stop_ids.end()) {
+        result.stop_reason = StopReason::StopToken;
+        break;
+      }
+      if (int(result.tokens.size()) >= req.max_new_tokens) {
+        result.stop_reason = StopReason::MaxTokens;
+        break;
+      }
+      if (pos >= model_->max_context()) {
+        result.stop_reason = StopReason::ContextFull;
+        break;
+      }
+      if ((cancel != nullptr && cancel->load(std::memory_order_relaxed)) ||
+          !model_->forward(&token, 1, pos, 1, logits_.data(), cancel)) {
+        result.stop_reason = StopReason::Cancelled;
+        break;
+      }
+      ++pos;
+    }
+    result.decode_ms = ms_since(t1);
+    counters_.generated_tokens += result.tokens.size();
+    counters_.prefill_ms += result.prefill_ms;
+    counters_.decode_ms += result.decode_ms;
+    end_routing();
+    return result;
+  }
+
+  std::vector<float> prompt_logits(const std::vector<int32_t>& tokens) override {
+    check_tokens(tokens, "tokens");
+    begin_routing();
+    const size_t V = size_t(config_.vocab_size);
+    std::vector<float> out(tokens.size() * V);
+    const auto t0 = std::chrono::steady_clock::now();
+    const int T = int(tokens.size());
+    for (int pos = 0; pos < T; pos += model_->chunk()) {
+      const int n = std::min(model_->chunk(), T - pos);
+      model_->forward(tokens.data() + pos, n, pos, n, out.data() + size_t(pos) * V, nullptr);
+    }
+    counters_.prompt_tokens += uint64_t(T);
+    counters_.prefill_ms += ms_since(t0);
+    end_routing();
+    return out;
+  }
+
+  void set_record_routing(bool on) override {
+    record_routing_ = on;
+    if (!on) routing_.clear();
+  }
+  const std::vector<std::vector<int32_t>>& routing() const override { return routing_; }
+
+  Counters counters() const override {
+    Counters c = counters_;
+    c.expert_usage = model_->expert_usage();
+    return c;
+  }
+  void reset_counters() override {
+    counters_ = Counters{};
+    std::fill(model_->expert_usage().begin(), model_->expert_usage().end(), 0);
+  }
+
+ private:
+  void check_tokens(const std::vector<int32_t>& tokens, const char* what) const {
+    if (tokens.empty()) fail("the ", what, " is empty: give at least one token id (e.g. BOS = ", config_.bos_token_id, ")");
+    if (int64_t(tokens.size()) > model_->max_context())
+      fail("the ", what, " has ", tokens.size(), " tokens but the context holds ", model_->max_context(),
+           "; shorten it or load with a larger max_context");
+    for (int32_t t : tokens)
+      if (t < 0 || t >= config_.vocab_size)
+        fail("token id ", t, " in the ", what, " is outside the vocabulary [0, ", config_.vocab_size, ")");
+  }
+  void begin_routing() {
+    routing_.clear();
+    model_->set_routing_log(record_routing_ ? &routing_ : nullptr);
+  }
+  void end_routing() { model_->set_routing_log(nullptr); }
+
+  // The backend is chosen once, here (STYLE.md 3.3).
+  static std::unique_ptr<Backend> make_backend(const LoadOptions& o, int context) {
+    if (o.device == Device::Cuda) {
+#ifdef LOCALMOE_HAVE_CUDA
+      return cuda::make_backend(0);
+#else
+      fail("this build of the engine has no CUDA backend (built without the CUDA toolkit); "
+           "rebuild with CUDA installed or use the CPU device");
+#endif
+    }
+    return std::make_unique<cpu::CpuBackend>(o.threads, context);
+  }
+
+  ModelConfig config_;
+  Device device_ = Device::Cpu;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  MixtralWeights weights_;
+  std::unique_ptr<ExpertSource> experts_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<MixtralModel> model_;
+  std::unique_ptr<Sampler> sampler_;
+  std::vector<float> logits_;      // [V] logits of the newest position
+  std::vector<int32_t> history_;   // prompt + generated tokens (capacity reserved at load)
+  Counters counters_;
+  bool record_routing_ = false;
+  std::vector<std::vector<int32_t>> routing_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::load(const LoadOptions& options) {
+  return std::make_unique<LoadedEngine>(options);
+}
+
+const char* to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::MaxTokens: return "max_tokens";
+    case StopReason::StopToken: return "stop_token";
+    case StopReason::Cancelled: return "cancelled";
+    case StopReason::ContextFull: return "context_full";
+  }
+  return "unknown";
+}
+
+}  // namespace lm

@@ -1,0 +1,29 @@
+// A read-only memory-mapped file (RAII). Checkpoints are mmap'd so that loading costs no copy and the
+// OS pages weights in on demand; a later issue's expert store reads expert byte ranges from here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace lm {
+
+class MappedFile {
+ public:
+  // Throws lm::Error naming the path when the file cannot be opened or mapped.
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace lm

@@ -1,0 +1,44 @@
+#!/bin/sh
+# `moe` exit codes and output: usage errors -> 2, engine errors -> 1, a good run prints one JSON line
+# with the reference's greedy tokens, and --logits-out writes a [T, vocab] float32 .npy.
+# usage: test_cli.sh MOE_BINARY REPO_ROOT
+set -u
+MOE=$1
+ROOT=$2
+FIX=$ROOT/test/fixtures/golden/tiny-fp32
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail=0
+expect() {  # expect CODE CMD...
+  want=$1; shift
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  got=$?
+  if [ "$got" -ne "$want" ]; then
+    echo "FAIL: exit $got (want $want): $*"; cat "$TMP/err"; fail=1
+  fi
+}
+expect 2 "$MOE"
+expect 2 "$MOE" frobnicate
+expect 2 "$MOE" run --prompt-ids 1,2
+expect 2 "$MOE" run --model "$FIX" --prompt-ids 1,x
+expect 2 "$MOE" run --model "$FIX" --prompt-ids 1 --bogus
+expect 2 "$MOE" run --model "$FIX" --prompt-ids 1 --max-new
+expect 2 "$MOE" run --model "$FIX" --prompt-ids 1 --top-p 1.5
+expect 1 "$MOE" run --model "$TMP/nowhere" --prompt-ids 1
+grep -q "config.json not found" "$TMP/err" || { echo "FAIL: missing-model message"; cat "$TMP/err"; fail=1; }
+expect 1 "$MOE" run --model "$FIX" --prompt-ids 1,99999
+grep -q "outside the vocabulary" "$TMP/err" || { echo "FAIL: vocab message"; fail=1; }
+expect 0 "$MOE" info --model "$FIX"
+grep -q '"num_experts": 8' "$TMP/out" || { echo "FAIL: info output"; cat "$TMP/out"; fail=1; }
+# tiny-fp32 case 1 of reference.json: prompt and its greedy continuation.
+expect 0 "$MOE" run --model "$FIX" --prompt-ids 1,161,281,223,496 --max-new 8 --no-eos-stop --threads 2 \
+  --logits-out "$TMP/l.npy"
+grep -q '"tokens":\[388,436,441,343,6,395,343,77\]' "$TMP/out" || { echo "FAIL: greedy tokens"; cat "$TMP/out"; fail=1; }
+grep -q '"stop_reason":"max_tokens"' "$TMP/out" || { echo "FAIL: run output"; cat "$TMP/out"; fail=1; }
+[ "$(wc -l <"$TMP/out")" -eq 1 ] || { echo "FAIL: run prints one line"; fail=1; }
+# .npy: 128-byte header for this shape + 5 x 512 float32.
+size=$(wc -c <"$TMP/l.npy")
+[ "$size" -eq $((128 + 5 * 512 * 4)) ] || { echo "FAIL: logits file size $size"; fail=1; }
+head -c 80 "$TMP/l.npy" | grep -q "'shape': (5, 512)" || { echo "FAIL: npy shape"; fail=1; }
+[ $fail -eq 0 ] && echo "test_cli: all checks passed"
+exit $fail

@@ -1,0 +1,70 @@
+// `moe`: the engine's command-line tool (no Node needed, so it runs on the GPU machine too).
+// Subcommands live in a table; add quantize / bench / perplexity as rows with their own file.
+//
+// Exit status: 0 ok, 1 engine error (message on stderr), 2 bad usage (usage on stderr).
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "localmoe/engine.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* usage;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+const Command kCommands[] = {
+    {"run",
+     "moe run --model DIR --prompt-ids 1,2,3 [--max-new N] [--temperature T] [--top-k K]\n"
+     "        [--top-p P] [--repetition-penalty R] [--seed S] [--threads N] [--context N]\n"
+     "        [--prefill-chunk N] [--stop-ids 2,13] [--no-eos-stop] [--logits-out FILE.npy]\n"
+     "        [--device cpu|cuda]\n"
+     "    prefill the prompt ids, decode up to N tokens (default 16), print one JSON line;\n"
+     "    --logits-out writes float32 logits of every prompt position as .npy [T, vocab]",
+     lm::tools::cmd_run},
+    {"info",
+     "moe info --model DIR [--tensors]\n"
+     "    validate the checkpoint and print its config and tensor summary as JSON",
+     lm::tools::cmd_info},
+    {"quantize", lm::tools::kQuantizeUsage, lm::tools::cmd_quantize},
+};
+
+void print_usage(FILE* out) {
+  std::fprintf(out, "usage:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %s\n", c.usage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Command& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const lm::cli::UsageError& e) {
+      std::fprintf(stderr, "moe %s: %s\nusage:\n  %s\n", c.name, e.what(), c.usage);
+      return 2;
+    } catch (const lm::Error& e) {
+      std::fprintf(stderr, "moe %s: %s\n", c.name, e.what());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "moe %s: unexpected error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "moe: unknown command '%s'\n", name.c_str());
+  print_usage(stderr);
+  return 2;
+}

@@ -1,0 +1,69 @@
+// `moe run`: prefill + decode from token ids; prints one JSON line with tokens and timings.
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "io/npy.h"
+#include "localmoe/engine.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace lm::tools {
+
+int cmd_run(const std::vector<std::string>& argv) {
+  const cli::Args args(argv,
+                       {"--model", "--prompt-ids", "--max-new", "--temperature", "--top-k", "--top-p",
+                        "--repetition-penalty", "--seed", "--threads", "--context", "--prefill-chunk",
+                        "--stop-ids", "--logits-out", "--device"},
+                       {"--no-eos-stop"});
+  LoadOptions load;
+  load.model_dir = args.required("--model");
+  load.threads = int(args.integer("--threads", 0, 0, 1024));
+  const std::string device = args.has("--device") ? args.str("--device") : "cpu";
+  if (device != "cpu" && device != "cuda") throw cli::UsageError("--device must be cpu or cuda");
+  load.device = device == "cuda" ? Device::Cuda : Device::Cpu;
+  load.max_context = int(args.integer("--context", load.max_context, 1, 1 << 20));
+  load.prefill_chunk = int(args.integer("--prefill-chunk", 0, 0, 1 << 16));
+  GenerateRequest req;
+  req.prompt = args.int_list("--prompt-ids");
+  req.max_new_tokens = int(args.integer("--max-new", 16, 0, 1 << 20));
+  req.sampling.temperature = float(args.number("--temperature", 0.0));
+  req.sampling.top_k = int(args.integer("--top-k", 0, 0, 1 << 30));
+  req.sampling.top_p = float(args.number("--top-p", 1.0));
+  req.sampling.repetition_penalty = float(args.number("--repetition-penalty", 1.0));
+  req.sampling.seed = uint64_t(args.integer("--seed", 0, 0, INT64_MAX));
+  if (args.has("--stop-ids")) req.stop_ids = args.int_list("--stop-ids");
+  req.stop_at_eos = !args.has("--no-eos-stop");
+  if (req.sampling.temperature < 0) throw cli::UsageError("--temperature must be >= 0");
+  if (!(req.sampling.top_p > 0 && req.sampling.top_p <= 1)) throw cli::UsageError("--top-p must be in (0, 1]");
+  if (!(req.sampling.repetition_penalty > 0)) throw cli::UsageError("--repetition-penalty must be > 0");
+
+  const std::unique_ptr<Engine> engine = Engine::load(load);
+  if (args.has("--logits-out")) {
+    const std::vector<float> logits = engine->prompt_logits(req.prompt);
+    write_npy_f32(args.str("--logits-out"), logits.data(),
+                  {int64_t(req.prompt.size()), int64_t(engine->config().vocab_size)});
+  }
+  GenerateResult r;
+  if (req.max_new_tokens > 0 || !args.has("--logits-out")) r = engine->generate(req, nullptr);
+  const double prefill_tok_s = r.prefill_ms > 0 ? r.prompt_tokens / (r.prefill_ms / 1000.0) : 0.0;
+  // decode_ms covers the tokens after the first (the first is part of time-to-first-token).
+  const size_t decoded = r.tokens.size() > 1 ? r.tokens.size() - 1 : 0;
+  const double decode_tok_s = r.decode_ms > 0 ? double(decoded) / (r.decode_ms / 1000.0) : 0.0;
+  nlohmann::json out = {
+      {"tokens", r.tokens},
+      {"prompt_tokens", r.prompt_tokens},
+      {"prefill_ms", r.prefill_ms},
+      {"decode_ms", r.decode_ms},
+      {"prefill_tok_s", prefill_tok_s},
+      {"decode_tok_s", decode_tok_s},
+      {"stop_reason", to_string(r.stop_reason)},
+      {"backend", engine->backend_name()},
+      {"memory_bytes", engine->memory_bytes()},
+  };
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace lm::tools
