@@ -49,7 +49,9 @@ const Kernels& kernels_for(Isa isa) {
 }
 
 const Kernels& active_kernels() {
-  static const Kernels& chosen = [] () -> const Kernels& {
+  // A pointer, not a reference: GCC 13's -Wdangling-reference misreads a reference bound to a
+  // lambda's returned reference as a temporary.
+  static const Kernels* const chosen = []() -> const Kernels* {
     Isa best = Isa::Scalar;
 #if defined(LOCALMOE_HAVE_X86_KERNELS)
     if (isa_supported(Isa::Avx512)) best = Isa::Avx512;
@@ -63,9 +65,9 @@ const Kernels& active_kernels() {
       // Only narrower than (or equal to) what the CPU supports.
       if (int(want) <= int(best)) best = want;
     }
-    return kernels_for(best);
+    return &kernels_for(best);
   }();
-  return chosen;
+  return *chosen;
 }
 
 }  // namespace lm::cpu
