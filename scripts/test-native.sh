@@ -23,7 +23,7 @@ cmake --build "$ROOT/build/native" -j "$JOBS"
 ctest --test-dir "$ROOT/build/native" --output-on-failure -j "$JOBS"
 
 echo "== native: ASan + UBSan in build/native-asan"
-configure "$ROOT/build/native-asan" -DCMAKE_BUILD_TYPE=Debug -DLOCALMOE_SANITIZE=ON
+configure "$ROOT/build/native-asan" -DCMAKE_BUILD_TYPE=Debug -DLOCALMOE_SANITIZE=ON -DLOCALMOE_CUDA=OFF  # CUDA is built and checked by the Release tree
 cmake --build "$ROOT/build/native-asan" -j "$JOBS"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

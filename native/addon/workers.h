@@ -25,4 +25,8 @@ Napi::Value start_generate(Napi::Env env, EngineWrap* owner, std::shared_ptr<lm:
 Napi::Value start_prompt_logits(Napi::Env env, EngineWrap* owner,
                                 std::shared_ptr<lm::Engine> engine, std::vector<int32_t> tokens);
 
+// quantize(options, onProgress): lm::quant::quantize_model on a libuv worker thread; the returned
+// promise has a cancel() method. Throws Napi::TypeError on bad arguments (JS thread).
+Napi::Value start_quantize(Napi::Env env, const Napi::Value& options, const Napi::Value& on_progress);
+
 }  // namespace lm_addon

@@ -12,6 +12,10 @@
 
 namespace lm {
 
+namespace quant {
+struct PackedView;  // quant/packed_tensor.h: an HQQ-packed matrix (codes + 8-bit scales/zeros)
+}
+
 enum class DType : uint8_t { F32, F16, BF16 };
 
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
@@ -101,11 +105,20 @@ inline float load_f32(const void* data, DType t, size_t i) {
 
 // A row-major matrix of weights [rows, cols] in its stored dtype (a 1-D tensor has rows = 1).
 // Points into memory owned elsewhere (an mmap'd checkpoint, an expert cache slot).
+//
+// Packed (HQQ-quantized) weights: `packed` points at the packed form (codes, scale/zero codes and
+// their fp16 meta pairs, bits, group sizes) and `data`/`dtype` are unused; rows/cols are still the
+// logical [N, K]. Only Backend::matmul takes packed views (the quantized format keeps norms,
+// embeddings, router gates and lm_head 16-bit); row()/bytes() are for dense views only. The
+// PackedView is owned by whoever hands out the view (model/packed_weights.h) and outlives it.
 struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
+  const quant::PackedView* packed = nullptr;  // non-null: HQQ-packed (see above)
+
+  bool is_packed() const { return packed != nullptr; }
 
   const void* row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + size_t(r) * size_t(cols) * dtype_size(dtype);

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "common/check.h"
+#include "quant/gemv.h"
 
 namespace lm::cpu {
 
@@ -36,6 +37,9 @@ class HostBuffer final : public Buffer {
 CpuBackend::CpuBackend(int threads, int max_context, const Kernels& kernels)
     : pool_(threads), kernels_(kernels), max_context_(max_context) {
   scores_.assign(size_t(pool_.size()) * size_t(max_context), 0.0f);
+  // The packed kernels pick their ISA on their own (LOCALMOE_QUANT_ISA lowers it); a forced
+  // scalar 16-bit kernel set forces scalar packed kernels too, so one switch covers both.
+  packed_kernels_ = std::string(kernels_.name) == "scalar" ? quant::row_kernels(quant::Isa::Scalar) : nullptr;
   name_ = str("cpu-", kernels_.name, " x", pool_.size());
 }
 
@@ -51,6 +55,7 @@ void CpuBackend::copy_from_host(const float* host, size_t n, float* dst) {
 
 void CpuBackend::embed(const WeightView& table, const int32_t* tokens, int T, float* x) {
   const int64_t D = table.cols;
+  LM_ASSERT(!table.is_packed(), "embedding tables are kept 16-bit by the quantizer");
   for (int t = 0; t < T; ++t) {
     LM_ASSERT(tokens[t] >= 0 && tokens[t] < table.rows, "token id out of range (checked by the engine)");
     const void* row = table.row(tokens[t]);
@@ -59,7 +64,7 @@ void CpuBackend::embed(const WeightView& table, const int32_t* tokens, int T, fl
 }
 
 void CpuBackend::rmsnorm(const float* x, const WeightView& w, float eps, int T, int D, float* y) {
-  LM_ASSERT(w.rows * w.cols == D, "rmsnorm weight size");
+  LM_ASSERT(w.rows * w.cols == D && !w.is_packed(), "rmsnorm weight size (norms are never packed)");
   for (int t = 0; t < T; ++t) {
     const float* xr = x + int64_t(t) * D;
     float* yr = y + int64_t(t) * D;
@@ -73,6 +78,28 @@ void CpuBackend::rmsnorm(const float* x, const WeightView& w, float eps, int T, 
 void CpuBackend::matmul(const WeightView& w, const float* x, int T, float* y, bool accumulate) {
   const int64_t N = w.rows;
   const int64_t K = w.cols;
+  if (w.is_packed()) {
+    // HQQ-packed: fused dequantize + GEMV (T == 1) or dequantize-each-row-once GEMM (T > 1),
+    // rows split across the pool exactly like the 16-bit path (quant/gemv.h).
+    LM_ASSERT(w.packed->rows == N && w.packed->cols == K, "packed view shape differs from its WeightView");
+    quant::PackedMatmulArgs args;
+    args.w = w.packed;
+    args.x = x;
+    args.ldx = K;
+    args.T = T;
+    args.y = y;
+    args.ldy = N;
+    args.accumulate = accumulate;
+    const quant::RowKernels* rk = packed_kernels_;
+    const int64_t blocks = (N + 3) / 4;
+    pool_.parallel_for(blocks, 4 * K * T, [&](int64_t b0, int64_t b1) {
+      quant::PackedMatmulArgs part = args;
+      part.n0 = b0 * 4;
+      part.n1 = std::min(N, b1 * 4);
+      quant::packed_matmul(part, rk);
+    });
+    return;
+  }
   MatmulArgs args{w.data, int(w.dtype), K, 0, N, x, K, T, y, N, accumulate};
   const MatmulFn fn = kernels_.matmul;
   // Split output rows; keep ranges a multiple of 4 rows so each thread runs the 4-row decode tile.

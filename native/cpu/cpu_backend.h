@@ -10,6 +10,10 @@
 #include "cpu/kernels.h"
 #include "cpu/thread_pool.h"
 
+namespace lm::quant {
+struct RowKernels;
+}
+
 namespace lm::cpu {
 
 class CpuBackend final : public Backend {
@@ -41,6 +45,7 @@ class CpuBackend final : public Backend {
  private:
   ThreadPool pool_;
   const Kernels& kernels_;
+  const quant::RowKernels* packed_kernels_ = nullptr;  // HQQ row kernels; nullptr: quant's best ISA
   int max_context_;
   std::vector<float> scores_;  // [threads, max_context] attention scratch
   std::string name_;

@@ -452,8 +452,9 @@ std::string unavailable_reason() {
   int n = 0;
   const cudaError_t err = cudaGetDeviceCount(&n);
   if (err == cudaErrorNoDevice || (err == cudaSuccess && n == 0)) return "no CUDA GPU was found";
+  // Also what the runtime says when no driver is installed at all.
   if (err == cudaErrorInsufficientDriver)
-    return "the NVIDIA driver is older than this build needs; update the driver";
+    return "no usable NVIDIA driver was found (none is installed, or it is older than this build needs)";
   if (err != cudaSuccess) return str("the CUDA driver could not be used (", cudaGetErrorString(err), ")");
   return "";
 }

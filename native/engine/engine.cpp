@@ -13,6 +13,7 @@
 #include "model/config.h"
 #include "model/expert_source.h"
 #include "model/mixtral.h"
+#include "model/packed_weights.h"
 #include "model/sampler.h"
 #include "model/weights.h"
 
@@ -39,10 +40,24 @@ class LoadedEngine final : public Engine {
  public:
   explicit LoadedEngine(const LoadOptions& o) {
     config_ = load_model_config(o.model_dir);
-    checkpoint_ = std::make_unique<Checkpoint>(o.model_dir);
-    weights_ = load_mixtral_weights(*checkpoint_, config_);
-    config_.weight_dtype = dtype_label(weights_.embed.dtype);
-    auto experts = std::make_unique<ResidentExperts>(*checkpoint_, config_);
+    // The loader is picked by looking at the folder: the output of `moe quantize` (its shards say
+    // format "localmoe-hqq") computes from the packed form; anything else is a Hugging Face folder.
+    std::unique_ptr<ResidentExperts> resident;
+    std::unique_ptr<PackedExpertSource> packed_experts;
+    if (is_quantized_folder(o.model_dir)) {
+      if (o.device == Device::Cuda)
+        fail(o.model_dir, " is a quantized model (moe quantize), which runs on the CPU device for now; "
+             "load it with the CPU device, or load the original 16-bit folder on CUDA");
+      packed_ = std::make_unique<PackedModelWeights>(o.model_dir, config_);
+      weights_ = packed_->weights();  // packed views point into packed_, which lives as long
+      config_.weight_dtype = packed_->label();
+      packed_experts = std::make_unique<PackedExpertSource>(packed_->model(), config_);
+    } else {
+      checkpoint_ = std::make_unique<Checkpoint>(o.model_dir);
+      weights_ = load_mixtral_weights(*checkpoint_, config_);
+      config_.weight_dtype = dtype_label(weights_.embed.dtype);
+      resident = std::make_unique<ResidentExperts>(*checkpoint_, config_);
+    }
     if (o.max_context <= 0) fail("max_context must be positive (got ", o.max_context, ")");
     if (o.threads < 0) fail("threads must be >= 0 (got ", o.threads, ")");
     if (o.prefill_chunk < 0) fail("prefill_chunk must be >= 0 (got ", o.prefill_chunk, ")");
@@ -51,8 +66,12 @@ class LoadedEngine final : public Engine {
     backend_ = make_backend(o, context);
     device_ = o.device;
     place_weights(weights_, *backend_);  // dense weights to the device (CPU: in place)
-    experts->place_all(*backend_);       // every expert resident (the offloader replaces this)
-    experts_ = std::move(experts);
+    if (resident) {
+      resident->place_all(*backend_);  // every expert resident (the offloader replaces this)
+      experts_ = std::move(resident);
+    } else {
+      experts_ = std::move(packed_experts);  // resident in the mmap; the CPU reads it in place
+    }
     model_ = std::make_unique<MixtralModel>(config_, weights_, *experts_, *backend_, context, chunk);
     sampler_ = std::make_unique<Sampler>(config_.vocab_size);
     logits_.assign(size_t(config_.vocab_size), 0.0f);
@@ -65,7 +84,8 @@ class LoadedEngine final : public Engine {
   std::string backend_name() const override { return backend_->name(); }
   uint64_t memory_bytes() const override {
     if (device_ == Device::Cuda) return backend_->memory_use().total();
-    return checkpoint_->total_bytes() + model_->state_bytes();
+    const uint64_t files = checkpoint_ ? checkpoint_->total_bytes() : packed_->file_bytes();
+    return files + model_->state_bytes();
   }
 
   GenerateResult generate(const GenerateRequest& req, const TokenCallback& on_token,
@@ -201,7 +221,8 @@ class LoadedEngine final : public Engine {
 
   ModelConfig config_;
   Device device_ = Device::Cpu;
-  std::unique_ptr<Checkpoint> checkpoint_;
+  std::unique_ptr<Checkpoint> checkpoint_;      // a Hugging Face folder, or
+  std::unique_ptr<PackedModelWeights> packed_;  // a quantized one (exactly one is set)
   MixtralWeights weights_;
   std::unique_ptr<ExpertSource> experts_;
   std::unique_ptr<Backend> backend_;
@@ -218,6 +239,17 @@ class LoadedEngine final : public Engine {
 
 std::unique_ptr<Engine> Engine::load(const LoadOptions& options) {
   return std::make_unique<LoadedEngine>(options);
+}
+
+BackendSupport backend_support() {
+  BackendSupport s;
+#ifdef LOCALMOE_HAVE_CUDA
+  s.cuda_compiled = true;
+  s.cuda_unavailable_reason = cuda::unavailable_reason();
+#else
+  s.cuda_unavailable_reason = "this build has no CUDA backend (the CUDA toolkit was not found when it was built)";
+#endif
+  return s;
 }
 
 const char* to_string(StopReason reason) {

@@ -111,6 +111,8 @@ class QuantizedModel {
   size_t num_experts() const { return experts_.size(); }
   const std::map<std::string, QuantEntry>& quantized() const { return entries_; }
   std::vector<const RawTensor*> dense_tensors() const;
+  // Bytes of all shard files (the model's size on disk, without config/tokenizer files).
+  uint64_t total_bytes() const;
 
  private:
   std::string dir_, preset_, method_;

@@ -234,4 +234,10 @@ std::vector<const RawTensor*> QuantizedModel::dense_tensors() const {
   return out;
 }
 
+uint64_t QuantizedModel::total_bytes() const {
+  uint64_t n = 0;
+  for (const auto& f : files_) n += f->size();
+  return n;
+}
+
 }  // namespace lm::quant

@@ -1,6 +1,7 @@
 #!/bin/sh
 # `moe` exit codes and output: usage errors -> 2, engine errors -> 1, a good run prints one JSON line
-# with the reference's greedy tokens, and --logits-out writes a [T, vocab] float32 .npy.
+# with the reference's greedy tokens, --logits-out writes a [T, vocab] float32 .npy, and
+# `moe perplexity` counts windows and scored tokens and names bad token files.
 # usage: test_cli.sh MOE_BINARY REPO_ROOT
 set -u
 MOE=$1
@@ -40,5 +41,19 @@ grep -q '"stop_reason":"max_tokens"' "$TMP/out" || { echo "FAIL: run output"; ca
 size=$(wc -c <"$TMP/l.npy")
 [ "$size" -eq $((128 + 5 * 512 * 4)) ] || { echo "FAIL: logits file size $size"; fail=1; }
 head -c 80 "$TMP/l.npy" | grep -q "'shape': (5, 512)" || { echo "FAIL: npy shape"; fail=1; }
+# moe perplexity: windows of --context tokens, each scoring all but its first token; bad files -> 1.
+printf '# comment line\n1 161 281\n223 496 388 436\n' >"$TMP/tokens.txt"
+expect 0 "$MOE" perplexity --model "$FIX" --tokens "$TMP/tokens.txt" --context 4 --threads 2
+grep -q '"tokens_scored":5,' "$TMP/out" || { echo "FAIL: perplexity scored tokens (7 ids, windows 4+3)"; cat "$TMP/out"; fail=1; }
+grep -q '"windows":2}' "$TMP/out" || { echo "FAIL: perplexity windows"; cat "$TMP/out"; fail=1; }
+expect 2 "$MOE" perplexity --model "$FIX"
+expect 1 "$MOE" perplexity --model "$FIX" --tokens "$TMP/none.txt"
+grep -q "cannot open token file" "$TMP/err" || { echo "FAIL: missing token file message"; cat "$TMP/err"; fail=1; }
+printf '1 2 x\n' >"$TMP/bad.txt"
+expect 1 "$MOE" perplexity --model "$FIX" --tokens "$TMP/bad.txt"
+grep -q "bad.txt:1: 'x' is not a token id" "$TMP/err" || { echo "FAIL: bad token message"; cat "$TMP/err"; fail=1; }
+printf '1 2 600\n' >"$TMP/big.txt"
+expect 1 "$MOE" perplexity --model "$FIX" --tokens "$TMP/big.txt"
+grep -q "outside the model's vocabulary" "$TMP/err" || { echo "FAIL: vocab message (perplexity)"; cat "$TMP/err"; fail=1; }
 [ $fail -eq 0 ] && echo "test_cli: all checks passed"
 exit $fail

@@ -11,5 +11,7 @@ int cmd_run(const std::vector<std::string>& args);
 int cmd_info(const std::vector<std::string>& args);
 int cmd_quantize(const std::vector<std::string>& args);  // native/quant/quantize_cmd.cpp
 extern const char* const kQuantizeUsage;
+int cmd_perplexity(const std::vector<std::string>& args);  // moe_perplexity.cpp
+extern const char* const kPerplexityUsage;
 
 }  // namespace lm::tools

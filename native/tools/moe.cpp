@@ -1,5 +1,5 @@
 // `moe`: the engine's command-line tool (no Node needed, so it runs on the GPU machine too).
-// Subcommands live in a table; add quantize / bench / perplexity as rows with their own file.
+// Subcommands live in a table, one row and one file each (bench comes as another row).
 //
 // Exit status: 0 ok, 1 engine error (message on stderr), 2 bad usage (usage on stderr).
 #include <cstdio>
@@ -33,6 +33,7 @@ const Command kCommands[] = {
      "    validate the checkpoint and print its config and tensor summary as JSON",
      lm::tools::cmd_info},
     {"quantize", lm::tools::kQuantizeUsage, lm::tools::cmd_quantize},
+    {"perplexity", lm::tools::kPerplexityUsage, lm::tools::cmd_perplexity},
 };
 
 void print_usage(FILE* out) {

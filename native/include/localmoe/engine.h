@@ -45,7 +45,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   int bos_token_id = 1;
   int eos_token_id = 2;
-  std::string weight_dtype;      // "bf16" | "fp16" | "fp32" | "hqq" (quantized model folder)
+  std::string weight_dtype;      // "bf16" | "fp16" | "fp32"; quantized folder: "METHOD:PRESET", e.g. "hqq:paper-2bit"
 };
 
 struct LoadOptions {
@@ -129,5 +129,13 @@ class Engine {
 };
 
 const char* to_string(StopReason reason);
+
+// Which backends this build has, and whether CUDA can be used on this machine now (a GPU and a
+// recent enough driver). The editor's "auto" device picks CUDA only when it is usable.
+struct BackendSupport {
+  bool cuda_compiled = false;
+  std::string cuda_unavailable_reason;  // empty when CUDA is compiled in and usable
+};
+BackendSupport backend_support();
 
 }  // namespace lm
