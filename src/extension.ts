@@ -3,14 +3,17 @@
 import * as vscode from 'vscode';
 import { registerChat, type ChatViewProvider } from './chat/view';
 import { registerEngine, type Engine } from './client/engine';
+import { registerQuantizeCommand } from './commands/quantize';
 import { registerCommands } from './commands/register';
 import { registerInlineCompletions, type LocalMoeInlineProvider } from './completion/provider';
+import { registerServer, type ServerHandle } from './server/register';
 import { registerStatusBar } from './status/statusbar';
 
 export interface LocalMoeApi {
   engine: Engine;
   chat: ChatViewProvider;
   completion: LocalMoeInlineProvider;
+  server: ServerHandle;
 }
 
 let engine: Engine | undefined;
@@ -21,10 +24,12 @@ export function activate(context: vscode.ExtensionContext): LocalMoeApi {
   try {
     engine = registerEngine(context, log);
     registerCommands(context, engine);
+    registerQuantizeCommand(context, engine);
     const completion = registerInlineCompletions(context, engine);
-    registerStatusBar(context, engine, () => completion.completer.stats);
+    const server = registerServer(context, engine);
+    registerStatusBar(context, engine, () => completion.completer.stats, server);
     const chat = registerChat(context, engine);
-    return { engine, chat, completion };
+    return { engine, chat, completion, server };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     log.error(`activation failed: ${message}`);

@@ -19,6 +19,10 @@ export const LocalMoeErrorCodes = {
   GenerationFailed: -32003,
   /** localmoe/serve could not start the HTTP endpoint (port in use, no permission). */
   ServeFailed: -32004,
+  /** localmoe/quantize failed (bad input folder, output exists, disk full); nothing was written. */
+  QuantizeFailed: -32005,
+  /** localmoe/quantize arrived while another quantization runs (one at a time). */
+  QuantizeBusy: -32006,
 } as const;
 
 // ---------- lifecycle ----------
@@ -196,6 +200,71 @@ export interface ServeResult {
  * (e.g. in use): the endpoint is then off.
  */
 export const serveRequest = new RequestType<ServeParams, ServeResult, void>('localmoe/serve');
+
+// ---------- quantization ----------
+
+/** Presets of native/quant/presets.h (experts / attention HQQ settings). */
+export type QuantizePreset = 'paper-2bit' | 'paper-3bit' | '4bit' | '2bit-g64';
+
+/** Params of `localmoe/quantize`. */
+export interface QuantizeParams {
+  /** Hugging Face checkpoint folder (config.json, bf16/fp16/fp32 *.safetensors, tokenizer files). */
+  modelDir: string;
+  /** New folder for the quantized model; must not exist (its parent must). */
+  outDir: string;
+  preset: QuantizePreset;
+  /** 'hqq' (default) or the round-to-nearest baseline 'rtn'. */
+  method?: 'hqq' | 'rtn';
+  /** Quantizer threads; 0 or absent = all cores. */
+  threads?: number;
+  /** Client-chosen id; `localmoe/quantizeProgress` notifications carry it. */
+  progressId: string;
+}
+
+export interface QuantizeResult {
+  /** 'done': outDir holds the model; 'cancelled': nothing was written. */
+  status: 'done' | 'cancelled';
+  outDir: string;
+  /** Tensors quantized / kept 16-bit (0 when cancelled). */
+  quantized: number;
+  kept: number;
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+  /** Lowered groups and kept weights, "name: why". */
+  notes: string[];
+}
+
+/**
+ * Quantizes a checkpoint folder into the quantized model format (native/quant/README.md). Needs no
+ * loaded model (may be sent before localmoe/initialize) and runs beside the generation queue, on its
+ * own worker thread. One at a time: a second request while one runs fails with QuantizeBusy.
+ * $/cancelRequest stops it between tensors and answers with status 'cancelled' (the temporary folder
+ * is removed; outDir is complete or absent, never half-written). Errors: InvalidParams for malformed
+ * params; QuantizeFailed with the engine's message (no config.json, outDir exists, unknown preset).
+ */
+export const quantizeRequest = new RequestType<QuantizeParams, QuantizeResult, void>(
+  'localmoe/quantize',
+);
+
+export interface QuantizeProgressParams {
+  progressId: string;
+  tensorsDone: number;
+  tensorsTotal: number;
+  bytesInDone: number;
+  bytesInTotal: number;
+  bytesOut: number;
+  elapsedS: number;
+  /** Seconds left (extrapolated from source bytes); null until known. */
+  etaS: number | null;
+  /** Tensor just finished. */
+  current: string;
+}
+
+/** Sent by the sidecar after each quantized tensor, at most every 100 ms (the last one always). */
+export const quantizeProgressNotification = new NotificationType<QuantizeProgressParams>(
+  'localmoe/quantizeProgress',
+);
 
 // ---------- status ----------
 

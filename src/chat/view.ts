@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { Engine } from '../client/engine';
 import { EngineUnavailableError, errorMessage } from '../client/supervisor';
 import { readConfig } from '../config/settings';
-import { chatRequest, type ChatParams, type GenerationResult } from '../protocol';
+import type { ChatParams, GenerationResult } from '../protocol';
 import type { CancelSignal } from '../util/cancel';
 import { chatHtml, makeNonce } from './html';
 import {
@@ -50,18 +50,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     workspaceState: vscode.Memento,
   ) {
     const backend: ChatBackend = {
-      chat: async (
-        params: ChatParams,
-        onDelta,
-        signal: CancelSignal,
-      ): Promise<GenerationResult> => {
-        const sub = engine.supervisor.onStream(params.streamId, (chunk) => onDelta(chunk.delta));
-        try {
-          return await engine.supervisor.request(chatRequest, params, signal);
-        } finally {
-          sub.dispose();
-        }
-      },
+      chat: async (params: ChatParams, onDelta, signal: CancelSignal): Promise<GenerationResult> =>
+        engine.generation.chat(params, onDelta, signal),
     };
     this.session = new ChatSession(workspaceState, backend, () => readConfig().chat);
     this.disposables.push(
@@ -229,6 +219,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     engine: EngineAvailability;
     engineMessage: string;
   } {
+    // Remote mode: the server's health shows in the status bar; a failed request shows its error here.
+    if (this.engine.generation.mode === 'remote') return { engine: 'ready', engineMessage: '' };
     const s = this.engine.supervisor.state;
     if (forced === 'starting' || s.kind === 'starting')
       return { engine: 'starting', engineMessage: 'Loading the model…' };

@@ -6,12 +6,21 @@ import * as vscode from 'vscode';
 import { initializeParams } from '../config/engine-params';
 import { describeConfig } from '../config/schema';
 import { onConfigChange, readConfig } from '../config/settings';
+import { GenerationFacade } from '../engine/facade';
+import type { RemoteStatus } from '../engine/remote-backend';
 import { launchSidecar, sidecarScriptPath } from './launch';
 import { parseSidecarLine } from './sidecar-log';
 import { EngineUnavailableError, Supervisor, errorMessage, type FixAction } from './supervisor';
 
+/** SecretStorage key of the remote server's API key (localmoe.setRemoteApiKey). */
+export const REMOTE_API_KEY_SECRET = 'localmoe.remote.apiKey';
+
 export interface Engine {
   readonly supervisor: Supervisor;
+  /** Completions and chat: the local sidecar, or the remote server when localmoe.remote.url is set. */
+  readonly generation: GenerationFacade;
+  /** Fires when the remote server's status changes (undefined: back to the local engine). */
+  readonly onDidChangeRemoteStatus: vscode.Event<RemoteStatus | undefined>;
   readonly log: vscode.LogOutputChannel;
   showLogs(): void;
   /** Shows why a feature could not use the engine, with the fix buttons; never awaits the user. */
@@ -54,8 +63,19 @@ export function registerEngine(
   });
   context.subscriptions.push(supervisor);
 
+  const remoteStatus = new vscode.EventEmitter<RemoteStatus | undefined>();
+  context.subscriptions.push(remoteStatus);
+  const generation = new GenerationFacade({
+    supervisor,
+    remoteSettings: () => readConfig().remote,
+    apiKey: async () => context.secrets.get(REMOTE_API_KEY_SECRET),
+    onRemoteStatus: (s) => remoteStatus.fire(s),
+  });
+
   const engine: Engine = {
     supervisor,
+    generation,
+    onDidChangeRemoteStatus: remoteStatus.event,
     log,
     showLogs: () => log.show(true),
     reportUnavailable: (error) => {
@@ -79,7 +99,18 @@ export function registerEngine(
       );
       if (s.kind === 'failed') offerActions(`LocalMoE engine stopped: ${s.reason}`, s.actions);
     }),
+    context.secrets.onDidChange((e) => {
+      if (e.key === REMOTE_API_KEY_SECRET) void generation.refresh();
+    }),
     onConfigChange(log, (change) => {
+      if (change.remoteChanged) {
+        log.info(
+          change.config.remote.url
+            ? `remote engine: ${change.config.remote.url}`
+            : 'remote engine off: using the local engine',
+        );
+        void generation.refresh();
+      }
       const started = supervisor.state.kind !== 'idle' && supervisor.state.kind !== 'stopped';
       if (change.restartRequired.length && started) {
         log.info(`restarting the engine for: ${change.restartRequired.join(', ')}`);
@@ -92,7 +123,10 @@ export function registerEngine(
 
   const config = readConfig(log);
   log.info(`effective configuration:\n${describeConfig(config)}`);
-  if (config.completion.enabled) {
+  if (config.remote.url) {
+    log.info(`remote engine: ${config.remote.url} (the local engine starts only on demand)`);
+    void generation.refresh();
+  } else if (config.completion.enabled) {
     supervisor.start().catch((e) => log.error(`engine start failed: ${errorMessage(e)}`));
   }
   return engine;

@@ -2,7 +2,7 @@
 // logs, inline-completion toggle, the status-bar action menu and engine info. Commands that need a
 // running engine go through `whenRunning`, which says so (with fix buttons) instead of failing.
 import * as vscode from 'vscode';
-import type { Engine } from '../client/engine';
+import { REMOTE_API_KEY_SECRET, type Engine } from '../client/engine';
 import { errorMessage } from '../client/supervisor';
 import { readConfig, updateSetting } from '../config/settings';
 import { checkModelFolder } from './model-folder';
@@ -83,6 +83,8 @@ async function showActions(engine: Engine): Promise<void> {
       command: 'localmoe.toggleInlineCompletions',
     },
     { label: '$(folder-opened) Select Model…', command: 'localmoe.selectModel' },
+    { label: '$(file-zip) Quantize Model…', command: 'localmoe.quantizeModel' },
+    { label: '$(globe) Show Server Info', command: 'localmoe.showServerInfo' },
     { label: '$(debug-restart) Restart Engine', command: 'localmoe.restartEngine' },
     { label: '$(output) Show Logs', command: 'localmoe.showLogs' },
   ];
@@ -107,6 +109,20 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     }
   });
   reg('localmoe.showLogs', () => engine.showLogs());
+  reg('localmoe.setRemoteApiKey', async () => {
+    const key = await vscode.window.showInputBox({
+      title: 'LocalMoE: API key of the remote server (localmoe.remote.url)',
+      prompt:
+        'Sent as "Authorization: Bearer <key>". Stored in the editor\'s secret storage. Empty = remove it.',
+      password: true,
+      ignoreFocusOut: true,
+    });
+    if (key === undefined) return;
+    // The secrets listener rebuilds the remote client with the new key.
+    if (key.trim()) await context.secrets.store(REMOTE_API_KEY_SECRET, key.trim());
+    else await context.secrets.delete(REMOTE_API_KEY_SECRET);
+    engine.log.info(`remote API key ${key.trim() ? 'stored' : 'removed'}`);
+  });
   reg('localmoe.toggleInlineCompletions', async () => {
     const next = !readConfig().completion.enabled;
     await updateSetting('completion.enabled', next);

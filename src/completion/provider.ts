@@ -6,7 +6,6 @@ import * as vscode from 'vscode';
 import type { Engine } from '../client/engine';
 import { readConfig } from '../config/settings';
 import type { CompleteParams, GenerationResult } from '../protocol';
-import { completeRequest } from '../protocol';
 import type { CancelSignal } from '../util/cancel';
 import { InlineCompleter, type CompletionBackend } from './completer';
 import { extractContext, windowAfter, windowBefore } from './context';
@@ -59,13 +58,10 @@ export function registerInlineCompletions(
   engine: Engine,
 ): LocalMoeInlineProvider {
   const backend: CompletionBackend = {
-    isReady: () => {
-      // Lazy start: the first completion request wakes the engine; this one returns nothing.
-      if (engine.supervisor.state.kind === 'idle') engine.supervisor.start().catch(() => undefined);
-      return engine.supervisor.isRunning;
-    },
+    // Local: lazy start (the first request wakes the engine and returns nothing); remote: health.
+    isReady: () => engine.generation.isReady(),
     complete: (params: CompleteParams, signal: CancelSignal): Promise<GenerationResult> =>
-      engine.supervisor.request(completeRequest, params, signal),
+      engine.generation.complete(params, signal),
   };
   const completer = new InlineCompleter(backend, () => readConfig().completion, engine.log);
   const provider = new LocalMoeInlineProvider(completer);
@@ -82,7 +78,8 @@ export function registerInlineCompletions(
       // A suggestion cached under other settings (length, multi-line policy) must not come back.
       if (
         e.affectsConfiguration('localmoe.completion') ||
-        e.affectsConfiguration('localmoe.modelPath')
+        e.affectsConfiguration('localmoe.modelPath') ||
+        e.affectsConfiguration('localmoe.remote')
       ) {
         completer.cache.clear();
       }

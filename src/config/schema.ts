@@ -32,6 +32,18 @@ export interface LocalMoeConfig {
     maxTokens: number;
     temperature: number;
   };
+  /** The sidecar's OpenAI-compatible endpoint on 127.0.0.1 (localmoe/serve); applied live. */
+  server: {
+    enabled: boolean;
+    port: number;
+  };
+  /** Remote engine mode: completions and chat from an OpenAI-compatible server; applied live. */
+  remote: {
+    /** Empty = the local engine. */
+    url: string;
+    /** Empty = the server's first model. */
+    model: string;
+  };
 }
 
 export const DEFAULT_CONFIG: LocalMoeConfig = {
@@ -55,6 +67,14 @@ export const DEFAULT_CONFIG: LocalMoeConfig = {
   chat: {
     maxTokens: 1024,
     temperature: 0.2,
+  },
+  server: {
+    enabled: false,
+    port: 8808,
+  },
+  remote: {
+    url: '',
+    model: '',
   },
 };
 
@@ -195,6 +215,15 @@ export function normalizeConfig(get: (key: string) => unknown): {
     chat: {
       maxTokens: clampInt(get('chat.maxTokens'), d.chat.maxTokens, 1, 32768),
       temperature: clampNum(get('chat.temperature'), d.chat.temperature, 0, 2),
+    },
+    server: {
+      enabled: boolOr(get('server.enabled'), d.server.enabled),
+      // 0 = any free port (the endpoint reports which); privileged ports are not for a user tool.
+      port: clampInt(get('server.port'), d.server.port, 0, 65535),
+    },
+    remote: {
+      url: typeof get('remote.url') === 'string' ? (get('remote.url') as string).trim() : '',
+      model: typeof get('remote.model') === 'string' ? (get('remote.model') as string).trim() : '',
     },
   };
   return { config, problems };

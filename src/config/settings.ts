@@ -21,6 +21,8 @@ export interface ConfigChange {
   config: LocalMoeConfig;
   /** Full names of changed settings that need a sidecar restart. */
   restartRequired: string[];
+  /** localmoe.remote.* changed (the generation facade rebuilds its remote side). */
+  remoteChanged: boolean;
 }
 
 /** Calls `listener` after a `localmoe.*` change, and logs the effective configuration. */
@@ -33,9 +35,11 @@ export function onConfigChange(
     if (!e.affectsConfiguration(SECTION)) return;
     const next = readConfig(log);
     const restartRequired = restartRequiredChanges(last, next);
+    const remoteChanged =
+      last.remote.url !== next.remote.url || last.remote.model !== next.remote.model;
     last = next;
     log.info(`configuration changed; effective configuration:\n${describeConfig(next)}`);
-    listener({ config: next, restartRequired });
+    listener({ config: next, restartRequired, remoteChanged });
   });
 }
 

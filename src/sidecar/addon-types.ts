@@ -102,18 +102,71 @@ export interface NativeEngine {
   unload(): void;
 }
 
+/** Options of `quantize()` (native/quant/quantize_model.h QuantizeOptions). */
+export interface QuantizeOptions {
+  /** Hugging Face checkpoint folder (config.json + bf16/fp16/fp32 safetensors). */
+  modelDir: string;
+  /** New folder to create; must not exist. Written as `<outDir>.partial-<pid>` and renamed at the end. */
+  outDir: string;
+  /** 'paper-2bit' | 'paper-3bit' | '4bit' | '2bit-g64' (native/quant/presets.h); others reject. */
+  preset: string;
+  /** 'hqq' (default): the half-quadratic solver; 'rtn': round-to-nearest baseline, for comparisons. */
+  method?: 'hqq' | 'rtn';
+  /** Quantizer threads; 0 or absent = all hardware threads. */
+  threads?: number;
+}
+
+/** One progress event, sent after each tensor (never blocks the quantizer). */
+export interface QuantizeProgress {
+  tensorsDone: number;
+  tensorsTotal: number;
+  /** Source bytes processed so far / in all. */
+  bytesInDone: number;
+  bytesInTotal: number;
+  /** Bytes written so far. */
+  bytesOut: number;
+  elapsedS: number;
+  /** Seconds left, extrapolated from the source bytes done; null before the first bytes. */
+  etaS: number | null;
+  /** Name of the tensor just finished. */
+  current: string;
+}
+
+export interface QuantizeSummary {
+  /** The finished folder (= options.outDir). */
+  outDir: string;
+  /** Tensors quantized / kept 16-bit. */
+  quantized: number;
+  kept: number;
+  shards: number;
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+  /** Lowered groups and kept weights, "name: why". */
+  notes: string[];
+}
+
+/**
+ * A running quantization: a promise with `cancel()`. cancel() sets an atomic flag the quantizer
+ * polls between tensors; the promise then rejects with ERR_LOCALMOE_CANCELLED and the temporary
+ * folder is gone. Calling it after the promise settled does nothing.
+ */
+export type QuantizeTask = Promise<QuantizeSummary> & { cancel(): void };
+
 /**
  * `code` of the errors the addon makes:
  * - ERR_LOCALMOE_ENGINE: the engine rejected the input (lm::Error): bad folder, corrupt file, bad option.
  * - ERR_LOCALMOE_NATIVE: any other native exception (a bug or resource failure); `call` names the call.
  * - ERR_LOCALMOE_STATE: misuse: the engine was unloaded, or another run is still going on it.
+ * - ERR_LOCALMOE_CANCELLED: quantize() was cancelled (nothing was written).
  * Bad argument types reject/throw a plain TypeError.
  */
-export type AddonErrorCode = 'ERR_LOCALMOE_ENGINE' | 'ERR_LOCALMOE_NATIVE' | 'ERR_LOCALMOE_STATE';
+export type AddonErrorCode =
+  'ERR_LOCALMOE_ENGINE' | 'ERR_LOCALMOE_NATIVE' | 'ERR_LOCALMOE_STATE' | 'ERR_LOCALMOE_CANCELLED';
 
 export interface AddonError extends Error {
   code: AddonErrorCode;
-  /** The native call that failed: 'load' | 'generate' | 'promptLogits' (engine and native errors). */
+  /** The native call that failed: 'load' | 'generate' | 'promptLogits' | 'quantize'. */
   call?: string;
 }
 
@@ -128,6 +181,24 @@ export function isAddonError(err: unknown): err is AddonError {
 export interface AddonModule {
   /** Loads a model folder on a worker thread; rejects with an actionable message. */
   load(options: LoadOptions): Promise<NativeEngine>;
+  /**
+   * Quantizes a checkpoint folder on a worker thread; needs no loaded model. `onProgress` runs on
+   * the JS thread after each tensor, in order; the promise settles after the last call. If it
+   * throws, quantizing stops and the promise rejects with that error. Bad options reject with a
+   * TypeError naming the field; engine errors (missing config.json, existing outDir, unknown preset)
+   * with ERR_LOCALMOE_ENGINE and the engine's message.
+   */
+  quantize(
+    options: QuantizeOptions,
+    onProgress: (progress: QuantizeProgress) => void,
+  ): QuantizeTask;
   /** Engine version and the backends compiled in, e.g. { version: '0.1.0', backends: ['cpu'] }. */
-  buildInfo(): { version: string; backends: DeviceKind[] };
+  buildInfo(): {
+    version: string;
+    /** Backends usable on this machine now (CUDA only with a GPU and driver present). */
+    backends: DeviceKind[];
+    cudaCompiled: boolean;
+    /** Why CUDA cannot be used here; empty when it can. */
+    cudaUnavailableReason: string;
+  };
 }

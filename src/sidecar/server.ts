@@ -15,6 +15,8 @@ import {
   completeRequest,
   healthRequest,
   initializeRequest,
+  quantizeProgressNotification,
+  quantizeRequest,
   serveRequest,
   shutdownRequest,
   statusNotification,
@@ -39,6 +41,7 @@ import { Engine } from './engine';
 import { droppedResult, runGeneration } from './generation';
 import type { Logger } from './log';
 import { checkModelFolder, resolveModelPath } from './model-path';
+import { QuantizeService } from './quantize';
 import { Scheduler, type JobKind } from './scheduler';
 import { buildStatus, lastRunOf, modelSummary, type LastRun } from './status';
 import type { ApiBackend, TextPromptParams } from './http/backend';
@@ -95,9 +98,16 @@ export class SidecarServer implements ApiBackend {
   private readonly statusThrottle = new Throttle(STATUS_INTERVAL_MS, () => this.sendStatus());
   /** The OpenAI-compatible endpoint, off until localmoe/serve (or the CLI) starts it. */
   readonly http: HttpEndpoint;
+  /** localmoe/quantize: beside the scheduler, needs no model. */
+  private readonly quantizer: QuantizeService;
 
   constructor(private readonly options: ServerOptions) {
     this.http = new HttpEndpoint(this, options.log);
+    this.quantizer = new QuantizeService(
+      () => this.loadAddonOnce(),
+      options.log,
+      (progress) => this.notify(quantizeProgressNotification, progress),
+    );
   }
 
   register(): void {
@@ -112,6 +122,9 @@ export class SidecarServer implements ApiBackend {
     );
     c.onRequest(healthRequest, () => this.healthResult());
     c.onRequest(serveRequest, (params) => this.serve(params));
+    c.onRequest(quantizeRequest, (params, token) =>
+      this.quantizer.run(params, abortSignalOf(token)),
+    );
     c.onRequest(shutdownRequest, () => this.shutdown());
   }
 
@@ -125,6 +138,7 @@ export class SidecarServer implements ApiBackend {
   /** Frees the model (connection closed, process exiting). */
   dispose(): void {
     void this.http.stop();
+    this.quantizer.cancel();
     this.scheduler.cancelAll('shutdown');
     this.statusThrottle.dispose();
     this.model?.engine.unload();
@@ -155,7 +169,8 @@ export class SidecarServer implements ApiBackend {
     try {
       const addon = this.loadAddonOnce();
       checkModelFolder(dir);
-      const device = resolveDevice(params.device, addon.buildInfo().backends);
+      const build = addon.buildInfo();
+      const device = resolveDevice(params.device, build.backends, build.cudaUnavailableReason);
       const engine = await Engine.load(addon, {
         modelDir: dir,
         device,
@@ -489,11 +504,20 @@ function promptBudget(model: LoadedModel, params: SamplingParams): number {
   return Math.max(1, model.contextTokens - Math.max(0, Math.floor(params.maxTokens)));
 }
 
-function resolveDevice(requested: InitializeParams['device'], backends: DeviceKind[]): DeviceKind {
+/** 'auto' takes CUDA only when it is usable here; an explicit 'cuda' that is not says why. */
+export function resolveDevice(
+  requested: InitializeParams['device'],
+  backends: DeviceKind[],
+  cudaUnavailableReason = '',
+): DeviceKind {
   if (requested === 'auto') return backends.includes('cuda') ? 'cuda' : 'cpu';
   if (!backends.includes(requested)) {
+    const why =
+      requested === 'cuda' && cudaUnavailableReason
+        ? cudaUnavailableReason
+        : `this build has no ${requested} backend`;
     throw new Error(
-      `this build of LocalMoE has no ${requested} backend (it has: ${backends.join(', ')}): set the device to 'auto'`,
+      `the ${requested} device cannot be used: ${why}. Set localmoe.device to 'auto' or 'cpu'`,
     );
   }
   return requested;

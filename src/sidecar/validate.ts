@@ -5,6 +5,7 @@ import type {
   ChatParams,
   CompleteParams,
   InitializeParams,
+  QuantizeParams,
   SamplingParams,
   ServeParams,
 } from '../protocol';
@@ -118,4 +119,17 @@ export function checkServeParams(p: ServeParams): void {
   } catch (err) {
     fail(m, (err as Error).message);
   }
+}
+
+export function checkQuantizeParams(p: QuantizeParams): void {
+  const m = 'localmoe/quantize';
+  if (!isObject(p)) fail(m, 'params must be an object');
+  for (const key of ['modelDir', 'outDir', 'preset', 'progressId'] as const) {
+    if (typeof p[key] !== 'string' || p[key] === '') fail(m, `${key} must be a non-empty string`);
+  }
+  if (p.method !== undefined && p.method !== 'hqq' && p.method !== 'rtn')
+    fail(m, "method must be 'hqq' or 'rtn'");
+  const t = p.threads as unknown;
+  if (t !== undefined && (typeof t !== 'number' || !Number.isInteger(t) || t < 0))
+    fail(m, 'threads must be an integer >= 0');
 }

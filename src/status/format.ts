@@ -19,6 +19,8 @@ export interface StatusInput {
   completionsEnabled: boolean;
   /** The extension's own inline-completion counters (not engine figures; labelled as such). */
   completionStats?: { shown: number; accepted: number; cacheHits: number };
+  /** Markdown line about the OpenAI-compatible endpoint; absent when it is off. */
+  endpoint?: string;
 }
 
 export function formatBytes(bytes: number): string {
@@ -157,6 +159,7 @@ export function renderStatus(input: StatusInput): StatusView {
       ? ` — this session: ${cs.accepted} of ${cs.shown} suggestions accepted, ${cs.cacheHits} served from cache`
       : '';
   md.push('', `Inline completions: ${input.completionsEnabled ? 'on' : 'off'}${usage}`);
+  if (input.endpoint) md.push('', input.endpoint);
   md.push(
     '',
     '[Actions](command:localmoe.showActions) · [Restart](command:localmoe.restartEngine) · [Logs](command:localmoe.showLogs) · [Chat](command:localmoe.openChat)',
@@ -170,4 +173,5 @@ export const TOOLTIP_COMMANDS = [
   'localmoe.restartEngine',
   'localmoe.showLogs',
   'localmoe.openChat',
+  'localmoe.showServerInfo',
 ];

@@ -3,7 +3,10 @@
 import * as vscode from 'vscode';
 import type { Engine } from '../client/engine';
 import { readConfig } from '../config/settings';
+import type { ServerHandle } from '../server/register';
+import { endpointTooltipLine } from '../server/serve-plan';
 import { TOOLTIP_COMMANDS, renderStatus, type Severity, type StatusInput } from './format';
+import { renderRemoteStatus } from './remote-format';
 
 const BACKGROUND: Record<Severity, vscode.ThemeColor | undefined> = {
   normal: undefined,
@@ -15,6 +18,7 @@ export function registerStatusBar(
   context: vscode.ExtensionContext,
   engine: Engine,
   completionStats?: () => StatusInput['completionStats'],
+  server?: ServerHandle,
 ): vscode.StatusBarItem {
   const item = vscode.window.createStatusBarItem(
     'localmoe.status',
@@ -25,12 +29,17 @@ export function registerStatusBar(
   item.command = 'localmoe.showActions';
 
   const update = (): void => {
-    const view = renderStatus({
-      state: engine.supervisor.state,
-      status: engine.supervisor.status,
-      completionsEnabled: readConfig().completion.enabled,
-      completionStats: completionStats?.(),
-    });
+    const completionsEnabled = readConfig().completion.enabled;
+    const remote = engine.generation.mode === 'remote' ? engine.generation.remoteStatus : undefined;
+    const view = remote
+      ? renderRemoteStatus(remote, completionsEnabled)
+      : renderStatus({
+          state: engine.supervisor.state,
+          status: engine.supervisor.status,
+          completionsEnabled,
+          completionStats: completionStats?.(),
+          endpoint: server ? endpointTooltipLine(server.state) : undefined,
+        });
     item.text = view.text;
     item.backgroundColor = BACKGROUND[view.severity];
     const tooltip = new vscode.MarkdownString(view.tooltip, true);
@@ -47,6 +56,8 @@ export function registerStatusBar(
     item,
     engine.supervisor.onDidChangeState(update),
     engine.supervisor.onDidChangeStatus(update),
+    engine.onDidChangeRemoteStatus(update),
+    ...(server ? [server.onDidChange(update)] : []),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('localmoe.completion.enabled')) update();
     }),

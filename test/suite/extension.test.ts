@@ -16,6 +16,9 @@ const COMMANDS = [
   'localmoe.toggleInlineCompletions',
   'localmoe.showActions',
   'localmoe.showEngineInfo',
+  'localmoe.quantizeModel',
+  'localmoe.showServerInfo',
+  'localmoe.setRemoteApiKey',
 ];
 
 async function api(): Promise<LocalMoeApi> {
