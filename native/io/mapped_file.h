@@ -8,6 +8,13 @@
 
 namespace lm {
 
+// A hint that the process is done with these bytes of a mapped file: their pages leave the resident
+// set (the file stays intact and a later read faults them back in). Used by streaming passes such as
+// `moe quantize` so peak RSS stays at a few tensors, not the whole input. Never discards data that is
+// not file-backed (MADV_PAGEOUT cannot drop anonymous memory without swap); a no-op where the
+// kernel lacks it.
+void release_mapped(const void* data, size_t bytes);
+
 class MappedFile {
  public:
   // Throws lm::Error naming the path when the file cannot be opened or mapped.

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/dtype.h"
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "presets.h"
 #include "qformat.h"
@@ -318,9 +319,11 @@ QuantizeSummary quantize_model(const QuantizeOptions& opt) {
       Item& it = items[static_cast<size_t>(who.first)];
       if (!it.d.quantize) {
         f.write(it.src->data, it.src->bytes);
+        release_mapped(it.src->data, it.src->bytes);  // read once: keep peak RSS at a few tensors
       } else {
         if (current != who.first) {  // first of the five: quantize this weight now
           const std::vector<float> w = to_f32(*it.src);
+          release_mapped(it.src->data, it.src->bytes);
           try {
             packed = quantize(w.data(), it.src->shape[0], it.src->shape[1], it.d.spec, opt.method, {}, opt.threads);
           } catch (const Error& e) {
