@@ -1,6 +1,8 @@
 // Entry point: a table of contents. Each feature folder registers itself; activation shows a
 // start failure itself (VS Code would only log it). The returned API is for the in-editor tests.
 import * as vscode from 'vscode';
+import { registerBench } from './bench/commands';
+import type { BenchPanel } from './bench/panel';
 import { registerChat, type ChatViewProvider } from './chat/view';
 import { registerEngine, type Engine } from './client/engine';
 import { registerQuantizeCommand } from './commands/quantize';
@@ -14,6 +16,7 @@ export interface LocalMoeApi {
   chat: ChatViewProvider;
   completion: LocalMoeInlineProvider;
   server: ServerHandle;
+  bench: BenchPanel;
 }
 
 let engine: Engine | undefined;
@@ -29,7 +32,8 @@ export function activate(context: vscode.ExtensionContext): LocalMoeApi {
     const server = registerServer(context, engine);
     registerStatusBar(context, engine, () => completion.completer.stats, server);
     const chat = registerChat(context, engine);
-    return { engine, chat, completion, server };
+    const bench = registerBench(context, engine);
+    return { engine, chat, completion, server, bench };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     log.error(`activation failed: ${message}`);

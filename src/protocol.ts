@@ -294,6 +294,41 @@ export interface StatusCounters {
   expertCacheHitRate: number | null;
   /** expertUsage[l][e]: tokens routed to expert e in layer l since load. */
   expertUsage: number[][];
+  /** The engine's expert-cache counters since load; absent when the addon does not report them. */
+  cache?: CacheCounters;
+  /** VRAM by use, in bytes (all zero on the CPU); absent when the addon does not report them. */
+  vram?: VramCounters;
+  /** Prompt tokens whose KV was reused instead of recomputed; absent when not reported. */
+  reusedPromptTokens?: number;
+  /** KV slots evicted to make room; absent when not reported. */
+  kvSlotEvictions?: number;
+}
+
+/** Mirrors the addon's `counters().cache` (native/addon/convert.cpp counters_to_js). */
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  /** slots[l] = expert ids cached in layer l, -1 = empty slot; [] when there is no cache. */
+  slots: number[][];
+  // The rest are optional: an addon build that does not count one leaves it out (never 0 for unknown).
+  /** Missed experts computed on the CPU where they lie instead of copied. */
+  cpuComputed?: number;
+  prefetchIssued?: number;
+  prefetchUsed?: number;
+  prefetchWasted?: number;
+  bytesCopied?: number;
+  copyMs?: number;
+  /** Time compute waited for expert copies. */
+  computeWaitMs?: number;
+}
+
+/** Mirrors the addon's `counters().vram`: bytes by use and the budget. */
+export interface VramCounters {
+  dense: number;
+  experts: number;
+  kvCache: number;
+  workspace: number;
+  budget: number;
 }
 
 /** Sent by the sidecar on health changes at once, and while generating at most every 250 ms. */

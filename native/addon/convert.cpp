@@ -84,6 +84,22 @@ lm::LoadOptions to_load_options(const Napi::Value& value) {
   if (const auto v = obj.Get("prefillChunk"); !v.IsUndefined()) {
     options.prefill_chunk = static_cast<int>(to_integer(v, "load(options): prefillChunk", 0, kIntMax));
   }
+  if (const auto v = obj.Get("kvSlots"); !v.IsUndefined()) {
+    options.kv_slots = static_cast<int>(to_integer(v, "load(options): kvSlots", 1, 64));
+  }
+  // Expert offloading (CUDA + quantized model). vramBudgetBytes: 0 = auto, -1 = all resident.
+  if (const auto v = obj.Get("vramBudgetBytes"); !v.IsUndefined()) {
+    options.vram_budget = to_integer(v, "load(options): vramBudgetBytes", -1, 1e15);
+  }
+  if (const auto v = obj.Get("cachePolicy"); !v.IsUndefined()) {
+    const std::string p = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+    if (p != "lru" && p != "lfu") throw Napi::TypeError::New(value.Env(), "load(options): cachePolicy must be 'lru' or 'lfu'");
+    options.cache_policy = p;
+  }
+  if (const auto v = obj.Get("speculativeLoading"); !v.IsUndefined()) {
+    if (!v.IsBoolean()) throw Napi::TypeError::New(value.Env(), "load(options): speculativeLoading must be a boolean");
+    options.prefetch_lookahead = v.As<Napi::Boolean>().Value() ? 1 : 0;
+  }
   return options;
 }
 
@@ -117,6 +133,16 @@ lm::GenerateRequest to_generate_request(const Napi::Value& value) {
       throw Napi::TypeError::New(value.Env(), "generate(options): stopAtEos must be a boolean");
     }
     request.stop_at_eos = v.As<Napi::Boolean>().Value();
+  }
+  // KV slot and prefix reuse; the engine checks the slot against the loaded kv_slots.
+  if (const auto v = obj.Get("kvSlot"); !v.IsUndefined()) {
+    request.kv_slot = static_cast<int>(to_integer(v, "generate(options): kvSlot", 0, kIntMax));
+  }
+  if (const auto v = obj.Get("reusePrefix"); !v.IsUndefined()) {
+    if (!v.IsBoolean()) {
+      throw Napi::TypeError::New(value.Env(), "generate(options): reusePrefix must be a boolean");
+    }
+    request.reuse_prefix = v.As<Napi::Boolean>().Value();
   }
   return request;
 }
@@ -178,6 +204,33 @@ Napi::Object counters_to_js(Napi::Env env, const lm::Counters& k, int num_layers
     usage.Set(static_cast<uint32_t>(l), row);
   }
   o.Set("expertUsage", usage);
+  o.Set("reusedPromptTokens", static_cast<double>(k.reused_prompt_tokens));  // KV prefix reuse
+  o.Set("kvSlotEvictions", static_cast<double>(k.kv_slot_evictions));
+  // Expert cache (CUDA offloading; all zero / empty otherwise) and device memory by category.
+  auto cache = Napi::Object::New(env);
+  cache.Set("hits", static_cast<double>(k.expert_hits));
+  cache.Set("misses", static_cast<double>(k.expert_misses));
+  cache.Set("cpuComputed", static_cast<double>(k.expert_cpu_computed));
+  cache.Set("prefetchIssued", static_cast<double>(k.prefetch_issued));
+  cache.Set("prefetchUsed", static_cast<double>(k.prefetch_used));
+  cache.Set("prefetchWasted", static_cast<double>(k.prefetch_wasted));
+  cache.Set("bytesCopied", static_cast<double>(k.bytes_copied));
+  cache.Set("copyMs", k.copy_ms);
+  auto slots = Napi::Array::New(env, k.cache_slots.size());
+  for (size_t l = 0; l < k.cache_slots.size(); ++l) {
+    auto row = Napi::Array::New(env, k.cache_slots[l].size());
+    for (size_t i = 0; i < k.cache_slots[l].size(); ++i) row.Set(static_cast<uint32_t>(i), k.cache_slots[l][i]);
+    slots.Set(static_cast<uint32_t>(l), row);
+  }
+  cache.Set("slots", slots);
+  o.Set("cache", cache);
+  auto vram = Napi::Object::New(env);
+  vram.Set("dense", static_cast<double>(k.vram.dense));
+  vram.Set("experts", static_cast<double>(k.vram.experts));
+  vram.Set("kvCache", static_cast<double>(k.vram.kv_cache));
+  vram.Set("workspace", static_cast<double>(k.vram.workspace));
+  vram.Set("budget", static_cast<double>(k.vram.budget));
+  o.Set("vram", vram);
   return o;
 }
 
@@ -188,6 +241,7 @@ Napi::Object generate_result_to_js(Napi::Env env, const lm::GenerateResult& r) {
   o.Set("tokens", tokens);
   o.Set("stopReason", stop_reason_name(r.stop_reason));
   o.Set("promptTokens", r.prompt_tokens);
+  o.Set("reusedTokens", r.reused_tokens);
   o.Set("prefillMs", r.prefill_ms);
   o.Set("decodeMs", r.decode_ms);
   return o;

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "common/dtype.h"
+#include "localmoe/engine.h"
 
 namespace lm {
 
@@ -50,6 +51,19 @@ struct AttentionArgs {
   float scale = 1.0f;        // 1 / sqrt(Dh)
 };
 
+// One layer's mixture of experts, for backends that hold the experts themselves (CUDA with a
+// quantized model: expert cache / offloading, routing on the device). x += Σ_k w_k·expert_k(h).
+struct MoeArgs {
+  int layer = 0;
+  int T = 0;
+  const float* h = nullptr;            // [T, D] normed input
+  const WeightView* gate = nullptr;    // this layer's router [E, D]
+  const WeightView* next_gates[2] = {};// routers of layers l+1, l+2 (speculative loading; may be null)
+  float* router = nullptr;             // [T, E] scratch for the router logits
+  float* x = nullptr;                  // [T, D] residual stream
+  int32_t* record = nullptr;           // host [T, K]: the chosen experts, when non-null
+};
+
 // What a backend's memory holds, for the VRAM-by-category report.
 enum class MemoryKind { Dense, Experts };
 
@@ -71,6 +85,25 @@ class Backend {
   // Backend-owned memory by category (device memory on CUDA; nothing on the CPU backend, whose
   // weights stay in the page cache and whose buffers are counted by the model's run state).
   virtual MemoryUse memory_use() const { return {}; }
+
+  // Experts held by the backend itself (see MoeArgs); false: the forward runs the experts it gets
+  // from its ExpertSource op by op.
+  virtual bool manages_experts() const { return false; }
+  virtual void moe(const MoeArgs& /*args*/) {}
+  // Adds the per-(layer, expert) routing counts gathered on the device since the last call to
+  // usage [L * E] and clears them (backends that route on the device).
+  virtual void collect_expert_usage(uint64_t* /*usage*/) {}
+  // Fills the expert-cache and device-memory fields of `c`.
+  virtual void report(Counters& /*c*/) {}
+  virtual void reset_report() {}  // zeroes what report() counts
+
+  // Decode-step graphs. A single-token forward may be recorded once per `key` (the KV cache it
+  // writes) and replayed at any (token, pos): graph_replay returns true when it ran a recorded step
+  // and wrote the logits; otherwise, when graph_begin returns true, the caller runs the forward as
+  // usual (it is recorded, not executed) and graph_end executes it and writes the logits.
+  virtual bool graph_replay(int32_t /*token*/, int /*pos*/, const void* /*key*/, float* /*logits*/) { return false; }
+  virtual bool graph_begin(int32_t /*token*/, int /*pos*/, const void* /*key*/) { return false; }
+  virtual void graph_end(float* /*logits*/) {}
 
   // Memory for activations / KV cache, zero-filled.
   virtual std::unique_ptr<Buffer> alloc(size_t bytes) = 0;

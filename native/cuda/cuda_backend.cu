@@ -1,22 +1,28 @@
-// CUDA backend: see cuda_backend.h. Kernel notes:
-//  - matmul: y[T, N] (+)= x[T, K] · W[N, K]ᵀ. One warp per output row; each lane streams 16-byte
-//    chunks of the row (8 bf16/fp16 or 4 fp32), converts to fp32 and multiplies by up to TB token
-//    rows of x held back to back, so a weight row is read once per TB tokens. Decode (T = 1) is
-//    the TB = 1 instance: a plain bandwidth-bound GEMV.
-//  - attention: one block per (query token, head); scores for the visible positions live in
-//    dynamic shared memory (max_context floats), softmax in fp32 as the CPU backend does.
-//  - everything runs on one stream in order; copy_to_host synchronises it.
+// CUDA backend: see cuda_backend.h. Kernels live in kernels.cuh (elementwise, attention, routing)
+// and packed_matvec.cu (HQQ-packed matmul); the expert cache in expert_cache.cu.
+//  - 16-bit matmul: warp per output row; packed matmul: a block of 32 rows, 8 warps splitting K.
+//  - everything runs on one compute stream in order; expert copies on the cache's copy stream.
+//  - quantized models: the backend owns the experts (ExpertCache) and routes on the device. With
+//    every expert resident a decode step needs no host synchronisation and is recorded once as a
+//    CUDA graph, then replayed (one launch per token). With offloading the host reads each layer's
+//    routing (it must pick what to copy) and starts speculative copies for the next layers.
 #include "cuda/cuda_backend.h"
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include "common/check.h"
+#include "cuda/expert_cache.h"
+#include "cuda/kernels.cuh"
+#include "cuda/packed_matvec.h"
 
 namespace lm::cuda {
 
@@ -31,205 +37,6 @@ void check(cudaError_t err, const char* what) {
 }
 
 #define LM_CUDA(call, what) check((call), (what))
-
-constexpr int kWarp = 32;
-constexpr int kRowsPerBlock = 8;  // warps (output rows) per block in matmul
-
-// ---------- weight loads ----------
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-// 16 bytes of weights converted to fp32: 8 halves or 4 floats.
-template <typename WT>
-struct Vec16 {
-  static constexpr int N = 16 / int(sizeof(WT));
-  float v[N];
-  __device__ __forceinline__ void load(const WT* p) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(p);
-    const WT* e = reinterpret_cast<const WT*>(&raw);
-#pragma unroll
-    for (int i = 0; i < N; ++i) v[i] = to_f32(e[i]);
-  }
-};
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// ---------- kernels ----------
-
-template <typename WT, int TB, bool kVec>
-__global__ void matmul_kernel(const WT* __restrict__ W, const float* __restrict__ x,
-                              float* __restrict__ y, int N, int K, int T, bool accumulate) {
-  const int lane = threadIdx.x % kWarp;
-  const int n = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp;
-  const int t0 = blockIdx.y * TB;
-  if (n >= N) return;
-  const WT* row = W + size_t(n) * size_t(K);
-  float acc[TB];
-#pragma unroll
-  for (int i = 0; i < TB; ++i) acc[i] = 0.0f;
-  if constexpr (kVec) {
-    constexpr int V = Vec16<WT>::N;
-    for (int k = lane * V; k < K; k += kWarp * V) {
-      Vec16<WT> w;
-      w.load(row + k);
-#pragma unroll
-      for (int i = 0; i < TB; ++i) {
-        if (t0 + i < T) {
-          const float* xr = x + size_t(t0 + i) * size_t(K) + k;
-#pragma unroll
-          for (int j = 0; j < V; ++j) acc[i] += w.v[j] * xr[j];
-        }
-      }
-    }
-  } else {
-    for (int k = lane; k < K; k += kWarp) {
-      const float w = to_f32(row[k]);
-#pragma unroll
-      for (int i = 0; i < TB; ++i)
-        if (t0 + i < T) acc[i] += w * x[size_t(t0 + i) * size_t(K) + k];
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < TB; ++i) {
-    const float s = warp_sum(acc[i]);
-    if (lane == 0 && t0 + i < T) {
-      float* out = y + size_t(t0 + i) * size_t(N) + n;
-      *out = accumulate ? *out + s : s;
-    }
-  }
-}
-
-template <typename WT>
-__global__ void embed_kernel(const WT* __restrict__ table, const int32_t* __restrict__ tokens,
-                             int D, float* __restrict__ x) {
-  const int t = blockIdx.x;
-  const WT* row = table + size_t(tokens[t]) * size_t(D);
-  for (int i = threadIdx.x; i < D; i += blockDim.x) x[size_t(t) * D + i] = to_f32(row[i]);
-}
-
-template <typename WT>
-__global__ void rmsnorm_kernel(const float* __restrict__ x, const WT* __restrict__ w, float eps,
-                               int D, float* __restrict__ y) {
-  __shared__ float partial[32];
-  const float* xr = x + size_t(blockIdx.x) * D;
-  float* yr = y + size_t(blockIdx.x) * D;
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
-  ss = warp_sum(ss);
-  if (threadIdx.x % kWarp == 0) partial[threadIdx.x / kWarp] = ss;
-  __syncthreads();
-  if (threadIdx.x < kWarp) {
-    float v = threadIdx.x < blockDim.x / kWarp ? partial[threadIdx.x] : 0.0f;
-    v = warp_sum(v);
-    if (threadIdx.x == 0) partial[0] = v;
-  }
-  __syncthreads();
-  const float inv = 1.0f / sqrtf(partial[0] / float(D) + eps);
-  for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = to_f32(w[i]) * (xr[i] * inv);
-}
-
-// rotate_half convention: pairs (i, i + Dh/2) of each head.
-__global__ void rope_kernel(float* __restrict__ x, int heads, int head_dim, int pos0,
-                            const float* __restrict__ cos_t, const float* __restrict__ sin_t) {
-  const int t = blockIdx.x, h = blockIdx.y, half = head_dim / 2;
-  float* v = x + (size_t(t) * heads + h) * head_dim;
-  const float* c = cos_t + size_t(pos0 + t) * half;
-  const float* s = sin_t + size_t(pos0 + t) * half;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    const float a = v[i], b = v[i + half];
-    v[i] = a * c[i] - b * s[i];
-    v[i + half] = b * c[i] + a * s[i];
-  }
-}
-
-// One block per (query token t, head h). Visible keys: [lo, p] with p = pos0 + t.
-__global__ void attention_kernel(const float* __restrict__ q, const float* __restrict__ k_cache,
-                                 const float* __restrict__ v_cache, float* __restrict__ out,
-                                 int pos0, int heads, int kv_heads, int head_dim, int window,
-                                 float scale) {
-  extern __shared__ float smem[];  // [head_dim] query, then scores [p + 1]
-  __shared__ float red[32];
-  const int t = blockIdx.x, h = blockIdx.y;
-  const int p = pos0 + t;
-  const int lo = window > 0 ? max(0, p - window + 1) : 0;
-  const int kvh = h / (heads / kv_heads);
-  const int kv_width = kv_heads * head_dim;
-  float* qs = smem;
-  float* scores = smem + head_dim;
-  const float* qr = q + (size_t(t) * heads + h) * head_dim;
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) qs[d] = qr[d];
-  __syncthreads();
-
-  float local_max = -INFINITY;
-  for (int j = lo + threadIdx.x; j <= p; j += blockDim.x) {
-    const float* kr = k_cache + size_t(j) * kv_width + size_t(kvh) * head_dim;
-    float s = 0.0f;
-    for (int d = 0; d < head_dim; ++d) s += qs[d] * kr[d];
-    s *= scale;
-    scores[j - lo] = s;
-    local_max = fmaxf(local_max, s);
-  }
-  // block max
-  for (int o = kWarp / 2; o > 0; o >>= 1) local_max = fmaxf(local_max, __shfl_xor_sync(0xffffffffu, local_max, o));
-  if (threadIdx.x % kWarp == 0) red[threadIdx.x / kWarp] = local_max;
-  __syncthreads();
-  float mx = -INFINITY;
-  for (int i = 0; i < int(blockDim.x / kWarp); ++i) mx = fmaxf(mx, red[i]);
-  __syncthreads();
-  float local_sum = 0.0f;
-  for (int j = lo + threadIdx.x; j <= p; j += blockDim.x) {
-    const float e = expf(scores[j - lo] - mx);
-    scores[j - lo] = e;
-    local_sum += e;
-  }
-  local_sum = warp_sum(local_sum);
-  if (threadIdx.x % kWarp == 0) red[threadIdx.x / kWarp] = local_sum;
-  __syncthreads();
-  float sum = 0.0f;
-  for (int i = 0; i < int(blockDim.x / kWarp); ++i) sum += red[i];
-  const float inv = 1.0f / sum;
-  float* o = out + (size_t(t) * heads + h) * head_dim;
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    const float* vcol = v_cache + size_t(kvh) * head_dim + d;
-    float acc = 0.0f;
-    for (int j = lo; j <= p; ++j) acc += scores[j - lo] * vcol[size_t(j) * kv_width];
-    o[d] = acc * inv;
-  }
-}
-
-__global__ void swiglu_kernel(float* __restrict__ a, const float* __restrict__ b, size_t n) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const float v = a[i];
-    a[i] = v / (1.0f + expf(-v)) * b[i];
-  }
-}
-
-__global__ void add_kernel(float* __restrict__ x, const float* __restrict__ y, size_t n) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    x[i] += y[i];
-}
-
-__global__ void gather_rows_kernel(const float* __restrict__ src, const int32_t* __restrict__ rows,
-                                   int D, float* __restrict__ dst) {
-  const float* s = src + size_t(rows[blockIdx.x]) * D;
-  float* d = dst + size_t(blockIdx.x) * D;
-  for (int i = threadIdx.x; i < D; i += blockDim.x) d[i] = s[i];
-}
-
-// Rows are distinct within one call (one expert gets each token once), so no atomics are needed.
-__global__ void scatter_add_rows_kernel(const float* __restrict__ src, const int32_t* __restrict__ rows,
-                                        const float* __restrict__ weights, int D, float* __restrict__ dst) {
-  const float* s = src + size_t(blockIdx.x) * D;
-  float* d = dst + size_t(rows[blockIdx.x]) * D;
-  const float w = weights[blockIdx.x];
-  for (int i = threadIdx.x; i < D; i += blockDim.x) d[i] += w * s[i];
-}
 
 // ---------- host side ----------
 
@@ -252,6 +59,114 @@ int blocks_for(size_t n, int threads) {
   return int(std::min<size_t>((n + size_t(threads) - 1) / size_t(threads), 65535));
 }
 
+// Pinned host memory (async copies, graph memcpy nodes).
+template <typename T>
+struct Pinned {
+  T* p = nullptr;
+  void alloc(size_t n) {
+    if (p) cudaFreeHost(p);
+    LM_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&p), std::max<size_t>(n, 1) * sizeof(T), cudaHostAllocDefault),
+            "allocating pinned host memory");
+  }
+  ~Pinned() {
+    if (p) cudaFreeHost(p);
+  }
+};
+
+// Device memory owned by the backend.
+struct DeviceMem {
+  void* p = nullptr;
+  ~DeviceMem() {
+    if (p) cudaFree(p);
+  }
+};
+
+// Decode-step parameters read by a replayed graph.
+struct StepParams {
+  int32_t token = 0;
+  int32_t pos = 0;
+};
+
+PackedMatrix matrix_of(const quant::PackedView& v) {
+  PackedMatrix m;
+  m.codes = v.codes;
+  m.scale_codes = v.scale_codes;
+  m.zero_codes = v.zero_codes;
+  m.scale_meta = v.scale_meta;
+  m.zero_meta = v.zero_meta;
+  m.rows = int(v.rows);
+  m.cols = int(v.cols);
+  m.bits = v.spec.bits;
+  m.group = v.spec.group;
+  m.meta_group = v.spec.meta_group;
+  m.row_bytes = int(quant::row_bytes(v.spec.bits, v.cols));
+  m.unshift = quant::scale_unshift(v.scale_shift);
+  return m;
+}
+
+// LOCALMOE_CUDA_TIMING=1: per-op GPU time (events around every op, graphs off), printed to stderr
+// when the backend is destroyed. For finding where a decode step's time goes; never on by default.
+class OpTimer {
+ public:
+  explicit OpTimer(cudaStream_t s) : stream_(s), on_(std::getenv("LOCALMOE_CUDA_TIMING") != nullptr) {}
+  bool on() const { return on_; }
+  void begin(const char* name) {
+    if (!on_) return;
+    cudaEvent_t a = nullptr;
+    cudaEventCreate(&a);
+    cudaEventRecord(a, stream_);
+    open_.push_back({name, a});
+  }
+  void end() {
+    if (!on_ || open_.empty()) return;
+    cudaEvent_t b = nullptr;
+    cudaEventCreate(&b);
+    cudaEventRecord(b, stream_);
+    done_.push_back({open_.back().first, open_.back().second, b});
+    open_.pop_back();
+    if (done_.size() > 4096) harvest();
+  }
+  ~OpTimer() {
+    if (!on_) return;
+    harvest();
+    double total = 0;
+    for (const auto& [name, ms] : ms_) total += ms;
+    for (const auto& [name, ms] : ms_)
+      std::fprintf(stderr, "cuda timing: %-16s %9.2f ms %5.1f%%  (%llu calls)\n", name.c_str(), ms, 100 * ms / total,
+                   static_cast<unsigned long long>(calls_[name]));
+  }
+
+ private:
+  struct Done {
+    const char* name;
+    cudaEvent_t a, b;
+  };
+  void harvest() {
+    cudaStreamSynchronize(stream_);
+    for (const Done& d : done_) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, d.a, d.b);
+      ms_[d.name] += ms;
+      ++calls_[d.name];
+      cudaEventDestroy(d.a);
+      cudaEventDestroy(d.b);
+    }
+    done_.clear();
+  }
+  cudaStream_t stream_;
+  bool on_;
+  std::vector<std::pair<const char*, cudaEvent_t>> open_;
+  std::vector<Done> done_;
+  std::map<std::string, double> ms_;
+  std::map<std::string, uint64_t> calls_;
+};
+
+struct Timed {
+  OpTimer& t;
+  Timed(OpTimer& timer, const char* name) : t(timer) { t.begin(name); }
+  ~Timed() { t.end(); }
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) {
@@ -261,11 +176,18 @@ class CudaBackend final : public Backend {
     name_ = str("cuda:", device, " ", prop.name);
     max_smem_ = int(prop.sharedMemPerBlockOptin) - 1024;  // leave room for static shared memory
     LM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+    timer_ = std::make_unique<OpTimer>(stream_);
     LM_CUDA(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem_),
             "configuring the attention kernel");
+    packed_matvec_init();
+    step_host_.alloc(1);
+    LM_CUDA(cudaMalloc(&step_dev_.p, sizeof(StepParams)), "allocating step parameters");
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
+    timer_.reset();
+    for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+    cache_.reset();
     for (void* p : placed_) cudaFree(p);
     if (scratch_) cudaFree(scratch_);
     cudaStreamDestroy(stream_);
@@ -274,13 +196,9 @@ class CudaBackend final : public Backend {
   const char* name() const override { return name_.c_str(); }
 
   WeightView place(const WeightView& host, MemoryKind kind) override {
+    if (host.is_packed()) return place_packed(host, kind);
     WeightView dev = host;
-    void* p = nullptr;
-    LM_CUDA(cudaMalloc(&p, std::max<size_t>(host.bytes(), 16)), kind == MemoryKind::Experts ? "uploading experts" : "uploading dense weights");
-    placed_.push_back(p);
-    LM_CUDA(cudaMemcpy(p, host.data, host.bytes(), cudaMemcpyHostToDevice), "uploading weights");
-    (kind == MemoryKind::Experts ? use_.experts : use_.dense) += host.bytes();
-    dev.data = p;
+    dev.data = upload(host.data, host.bytes(), kind);
     return dev;
   }
 
@@ -294,6 +212,12 @@ class CudaBackend final : public Backend {
 
   void copy_to_host(const float* src, size_t n, float* host) override {
     if (n == 0) return;
+    if (capturing_) {  // recorded into the pinned logits buffer; graph_end copies it out
+      LM_ASSERT(n <= logits_cap_, "graph logits buffer too small");
+      LM_CUDA(cudaMemcpyAsync(logits_host_.p, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "copying logits");
+      captured_logits_ = n;
+      return;
+    }
     LM_CUDA(cudaMemcpyAsync(host, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_), "copying to the host");
     LM_CUDA(cudaStreamSynchronize(stream_), "running the forward pass");
   }
@@ -304,7 +228,7 @@ class CudaBackend final : public Backend {
   }
 
   void embed(const WeightView& table, const int32_t* tokens, int T, float* x) override {
-    int32_t* dtok = stage_ints(tokens, T);
+    const int32_t* dtok = capturing_ ? &step_dev()->token : stage_ints(tokens, T);
     const int D = int(table.cols);
     dispatch(table.dtype, [&](auto tag) {
       using WT = decltype(tag);
@@ -314,6 +238,7 @@ class CudaBackend final : public Backend {
   }
 
   void rmsnorm(const float* x, const WeightView& w, float eps, int T, int D, float* y) override {
+    Timed timed(*timer_, "rmsnorm");
     dispatch(w.dtype, [&](auto tag) {
       using WT = decltype(tag);
       rmsnorm_kernel<WT><<<T, 256, 0, stream_>>>(x, static_cast<const WT*>(w.data), eps, D, y);
@@ -322,6 +247,21 @@ class CudaBackend final : public Backend {
   }
 
   void matmul(const WeightView& w, const float* x, int T, float* y, bool accumulate) override {
+    Timed timed(*timer_, w.is_packed() ? "matmul packed" : "matmul 16-bit");
+    if (w.is_packed()) {
+      MatvecLaunch L;
+      L.n_jobs = 1;
+      L.T = T;
+      MatvecJob& j = L.jobs[0];
+      j.w = matrix_of(*w.packed);
+      j.x = x;
+      j.ldx = w.cols;
+      j.y = y;
+      j.ldy = w.rows;
+      j.mode = accumulate ? MatvecMode::Accumulate : MatvecMode::Store;
+      packed_matvec(L, stream_);
+      return;
+    }
     const int N = int(w.rows), K = int(w.cols);
     dispatch(w.dtype, [&](auto tag) {
       using WT = decltype(tag);
@@ -343,25 +283,28 @@ class CudaBackend final : public Backend {
   }
 
   void rope(float* x, int T, int heads, int head_dim, int pos0, const RopeTable& table) override {
-    rope_kernel<<<dim3(T, heads), 64, 0, stream_>>>(x, heads, head_dim, pos0, table.cos, table.sin);
+    rope_kernel<<<dim3(T, heads), 64, 0, stream_>>>(x, heads, head_dim, pos0, pos_ptr(), table.cos, table.sin);
     launched("rope");
   }
 
   void store_kv(const float* k, const float* v, int T, int width, int pos0, float* k_cache,
                 float* v_cache) override {
-    const size_t off = size_t(pos0) * size_t(width), n = size_t(T) * size_t(width) * sizeof(float);
-    LM_CUDA(cudaMemcpyAsync(k_cache + off, k, n, cudaMemcpyDeviceToDevice, stream_), "storing keys");
-    LM_CUDA(cudaMemcpyAsync(v_cache + off, v, n, cudaMemcpyDeviceToDevice, stream_), "storing values");
+    const size_t n = size_t(T) * size_t(width);
+    store_kv_kernel<<<blocks_for(n, 256), 256, 0, stream_>>>(k, v, T, width, pos0, pos_ptr(), k_cache, v_cache);
+    launched("store_kv");
   }
 
   void attention(const AttentionArgs& a) override {
-    const int visible = a.pos0 + a.T;  // at most this many scores per query
-    const size_t smem = size_t(a.head_dim + visible) * sizeof(float);
-    if (smem > size_t(max_smem_))
+    Timed timed(*timer_, "attention");
+    // Scores of every visible position live in shared memory; a recorded graph must fit any
+    // position it may replay at, so it reserves the most the GPU allows.
+    const int visible = a.pos0 + a.T;
+    const size_t smem = capturing_ ? size_t(max_smem_) : size_t(a.head_dim + visible) * sizeof(float);
+    if (size_t(a.head_dim + visible) * sizeof(float) > size_t(max_smem_))
       fail("context of ", visible, " tokens exceeds this GPU's attention scratch (", max_smem_ / 4 - a.head_dim,
            " positions); load with a smaller max_context");
-    attention_kernel<<<dim3(a.T, a.heads), 128, smem, stream_>>>(a.q, a.k_cache, a.v_cache, a.out, a.pos0,
-                                                                  a.heads, a.kv_heads, a.head_dim,
+    attention_kernel<<<dim3(a.T, a.heads), 256, smem, stream_>>>(a.q, a.k_cache, a.v_cache, a.out, a.pos0,
+                                                                  pos_ptr(), a.heads, a.kv_heads, a.head_dim,
                                                                   a.sliding_window, a.scale);
     launched("attention");
   }
@@ -400,6 +343,155 @@ class CudaBackend final : public Backend {
     LM_CUDA(cudaMemsetAsync(x, 0, n * sizeof(float), stream_), "clearing a buffer");
   }
 
+  // ---------- experts ----------
+
+  void bind(const quant::PackedExperts& experts, const ModelConfig& c, const ExpertPlan& plan) {
+    L_ = c.num_layers, E_ = c.num_experts, K_ = c.experts_per_token, D_ = c.hidden_size, F_ = c.intermediate_size;
+    if (K_ > 8) fail("models routing each token to more than 8 experts are not supported on the CUDA backend");
+    lookahead_ = std::clamp(plan.lookahead, 0, 2);
+    guesses_ = std::clamp(plan.guesses, 1, E_);
+    C_ = std::max(1, plan.max_tokens);
+    const ExpertLayout layout = expert_layout(experts, L_, E_);
+
+    // Scratch of the expert path, allocated before sizing the cache so the budget counts it.
+    const size_t rows = size_t(std::max(C_, K_));
+    auto dev = [&](size_t bytes) {
+      void* p = nullptr;
+      LM_CUDA(cudaMalloc(&p, std::max<size_t>(bytes, 16)), "allocating expert scratch");
+      placed_.push_back(p);
+      use_.activations += bytes;
+      return p;
+    };
+    d_ids_ = static_cast<int32_t*>(dev(size_t(C_) * size_t(K_) * 4));
+    d_w_ = static_cast<float*>(dev(size_t(C_) * size_t(K_) * 4));
+    d_guess_ = static_cast<float*>(dev(2 * size_t(E_) * 4));
+    d_a_ = static_cast<float*>(dev(rows * size_t(F_) * 4));
+    d_y_ = static_cast<float*>(dev(rows * size_t(D_) * 4));
+    d_xs_ = static_cast<float*>(dev(size_t(C_) * size_t(D_) * 4));
+    d_moe_ = static_cast<float*>(dev(size_t(C_) * size_t(D_) * 4));
+    d_stage_ = static_cast<int32_t*>(dev(size_t(E_) * size_t(C_) * 8));
+    d_usage_ = static_cast<unsigned long long*>(dev(size_t(L_) * size_t(E_) * 8));
+    LM_CUDA(cudaMemset(d_usage_, 0, size_t(L_) * size_t(E_) * 8), "clearing counters");
+    h_ids_.alloc(size_t(C_) * size_t(K_));
+    h_w_.alloc(size_t(C_) * size_t(K_));
+    h_guess_.alloc(2 * size_t(E_));
+    h_stage_.alloc(size_t(E_) * size_t(C_) * 2);
+
+    // Slots: all experts when there is no budget; otherwise what the budget leaves after everything
+    // allocated so far, with a margin for the CUDA context's own allocations.
+    std::vector<int> slots(size_t(L_), E_);
+    if (plan.slots > 0) {
+      if (plan.slots < K_) fail("expert_slots must be at least ", K_, " (experts per token), got ", plan.slots);
+      slots.assign(size_t(L_), std::min(plan.slots, E_));
+    } else if (plan.vram_budget >= 0) {
+      size_t free_b = 0, total_b = 0;
+      LM_CUDA(cudaMemGetInfo(&free_b, &total_b), "reading free GPU memory");
+      constexpr int64_t kMargin = 512ll << 20;
+      const int64_t used = int64_t(use_.total()) + int64_t(L_) * E_ * 8;
+      const int64_t budget = plan.vram_budget > 0 ? plan.vram_budget : int64_t(free_b) + used - kMargin;
+      budget_ = uint64_t(std::max<int64_t>(budget, 0));
+      const int64_t left = std::min<int64_t>(budget - used, int64_t(free_b) - kMargin);
+      const int64_t total_slots = left > 0 ? left / int64_t(layout.bytes) : 0;
+      if (total_slots < int64_t(L_) * E_) {
+        slots = offload::split_slots(total_slots, L_, E_, K_);
+        if (slots.empty())
+          fail("the VRAM budget of ", budget / (1 << 20), " MiB leaves room for ", total_slots,
+               " experts but this model needs at least ", L_ * K_, " (", K_, " per layer, ",
+               layout.bytes / (1 << 20), " MiB each) after ", used / (1 << 20),
+               " MiB of dense weights, KV cache and scratch: raise the budget or shorten the context");
+      }
+    }
+    cache_ = std::make_unique<ExpertCache>(experts, L_, E_, std::move(slots), offload::parse_policy(plan.policy),
+                                           stream_);
+    use_.experts += cache_->device_bytes();
+  }
+
+  bool manages_experts() const override { return cache_ != nullptr; }
+
+  void moe(const MoeArgs& a) override {
+    LM_ASSERT(cache_ && a.T >= 1 && a.T <= C_, "moe() without experts or with too many tokens");
+    const int T = a.T, l = a.layer;
+    matmul(*a.gate, a.h, T, a.router, false);                      // router logits [T, E]
+    Timed timed(*timer_, "moe");
+    topk_kernel<<<(T + 127) / 128, 128, 0, stream_>>>(a.router, T, E_, K_, d_ids_, d_w_,
+                                                      d_usage_ + size_t(l) * size_t(E_));
+    launched("routing");
+    if (T == 1) decode_moe(a);
+    else prefill_moe(a);
+  }
+
+  void collect_expert_usage(uint64_t* usage) override {
+    if (!cache_) return;
+    std::vector<unsigned long long> u(size_t(L_) * size_t(E_));
+    LM_CUDA(cudaMemcpyAsync(u.data(), d_usage_, u.size() * 8, cudaMemcpyDeviceToHost, stream_), "reading counters");
+    LM_CUDA(cudaMemsetAsync(d_usage_, 0, u.size() * 8, stream_), "clearing counters");
+    LM_CUDA(cudaStreamSynchronize(stream_), "reading counters");
+    for (size_t i = 0; i < u.size(); ++i) usage[i] += u[i];
+  }
+
+  void report(Counters& c) override {
+    c.vram.dense = use_.dense;
+    c.vram.experts = use_.experts;
+    c.vram.workspace = use_.activations;  // the engine splits out the KV cache
+    c.vram.budget = budget_;
+    if (!cache_ || cache_->all_resident()) return;
+    const ExpertCacheStats s = cache_->stats();
+    c.expert_hits = s.hits;
+    c.expert_misses = s.misses;
+    c.prefetch_issued = s.prefetch_issued;
+    c.prefetch_used = s.prefetch_used;
+    c.prefetch_wasted = s.prefetch_wasted;
+    c.bytes_copied = s.bytes_copied;
+    c.copy_ms = s.copy_ms;
+    c.cache_slots = cache_->contents();
+  }
+
+  void reset_report() override {
+    if (cache_) cache_->reset_stats();
+  }
+
+  // ---------- decode graphs ----------
+
+  bool graph_replay(int32_t token, int pos, const void* key, float* logits) override {
+    const auto it = graphs_.find(key);
+    if (it == graphs_.end() || !graph_fits(pos)) return false;
+    step_host_.p->token = token;
+    step_host_.p->pos = pos;
+    LM_CUDA(cudaGraphLaunch(it->second, stream_), "replaying the decode step");
+    LM_CUDA(cudaStreamSynchronize(stream_), "running the decode step");
+    std::memcpy(logits, logits_host_.p, captured_logits_ * sizeof(float));
+    return true;
+  }
+
+  bool graph_begin(int32_t token, int pos, const void* key) override {
+    // Only a step with no host synchronisation can be recorded: every expert resident.
+    if (!cache_ || !cache_->all_resident() || timer_->on() || !graph_fits(pos) || graphs_.count(key)) return false;
+    if (logits_cap_ == 0) {
+      logits_cap_ = size_t(1) << 20;
+      logits_host_.alloc(logits_cap_);
+    }
+    step_host_.p->token = token;
+    step_host_.p->pos = pos;
+    LM_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "recording the decode step");
+    LM_CUDA(cudaMemcpyAsync(step_dev_.p, step_host_.p, sizeof(StepParams), cudaMemcpyHostToDevice, stream_),
+            "recording the decode step");
+    capturing_ = true;
+    capture_key_ = key;
+    return true;
+  }
+
+  void graph_end(float* logits) override {
+    capturing_ = false;
+    cudaGraph_t graph = nullptr;
+    LM_CUDA(cudaStreamEndCapture(stream_, &graph), "recording the decode step");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    LM_CUDA(err, "instantiating the decode graph");
+    graphs_[capture_key_] = exec;
+    LM_ASSERT(graph_replay(step_host_.p->token, step_host_.p->pos, capture_key_, logits), "graph replay failed");
+  }
+
  private:
   template <typename F>
   static void dispatch(DType t, F&& f) {
@@ -412,6 +504,177 @@ class CudaBackend final : public Backend {
   }
 
   void launched(const char* what) { LM_CUDA(cudaGetLastError(), what); }
+
+  StepParams* step_dev() { return static_cast<StepParams*>(step_dev_.p); }
+  const int* pos_ptr() { return capturing_ ? &step_dev()->pos : nullptr; }
+  bool graph_fits(int pos) const { return size_t(128 + pos + 1) * sizeof(float) <= size_t(max_smem_); }
+
+  void* upload(const void* host, size_t bytes, MemoryKind kind) {
+    void* p = nullptr;
+    LM_CUDA(cudaMalloc(&p, std::max<size_t>(bytes, 16)),
+            kind == MemoryKind::Experts ? "uploading experts" : "uploading dense weights");
+    placed_.push_back(p);
+    LM_CUDA(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice), "uploading weights");
+    (kind == MemoryKind::Experts ? use_.experts : use_.dense) += bytes;
+    return p;
+  }
+
+  // A packed matrix: its five arrays copied to the device; the returned view's PackedView (owned
+  // here) holds device pointers.
+  WeightView place_packed(const WeightView& host, MemoryKind kind) {
+    const quant::PackedView& v = *host.packed;
+    quant::PackedView d = v;
+    d.codes = static_cast<const uint8_t*>(upload(v.codes, size_t(v.rows * quant::row_bytes(v.spec.bits, v.cols)), kind));
+    d.scale_codes = static_cast<const uint8_t*>(upload(v.scale_codes, size_t(v.n_groups()), kind));
+    d.zero_codes = static_cast<const uint8_t*>(upload(v.zero_codes, size_t(v.n_groups()), kind));
+    d.scale_meta = static_cast<const uint16_t*>(upload(v.scale_meta, size_t(v.n_meta()) * 4, kind));
+    d.zero_meta = static_cast<const uint16_t*>(upload(v.zero_meta, size_t(v.n_meta()) * 4, kind));
+    packed_views_.push_back(d);
+    WeightView out = host;
+    out.packed = &packed_views_.back();
+    return out;
+  }
+
+  // One token: routing stays on the device when every expert is resident; otherwise the host reads
+  // the chosen experts (and the next layers' guesses) and makes them resident first.
+  void decode_moe(const MoeArgs& a) {
+    const int l = a.layer;
+    const bool resident = cache_->all_resident();
+    if (!resident || a.record) {
+      int la = 0;
+      if (!resident)
+        for (; la < lookahead_ && a.next_gates[la]; ++la) matmul(*a.next_gates[la], a.h, 1, d_guess_ + la * E_, false);
+      LM_CUDA(cudaMemcpyAsync(h_ids_.p, d_ids_, size_t(K_) * 4, cudaMemcpyDeviceToHost, stream_), "reading routing");
+      if (la) LM_CUDA(cudaMemcpyAsync(h_guess_.p, d_guess_, size_t(la) * size_t(E_) * 4, cudaMemcpyDeviceToHost, stream_),
+                      "reading routing");
+      LM_CUDA(cudaStreamSynchronize(stream_), "routing");
+      if (a.record) std::copy(h_ids_.p, h_ids_.p + K_, a.record);
+      cache_->ensure(l, h_ids_.p, K_);
+      for (int i = 0; i < la; ++i) {  // speculative loading: the next layers' routers on this state
+        int32_t guess[8];
+        const int n = top_ids(h_guess_.p + i * E_, guess, std::min(guesses_, 8));
+        cache_->prefetch(l + 1 + i, guess, n);
+      }
+    }
+    const ExpertLayout& x = cache_->layout();
+    MatvecLaunch up;
+    up.n_jobs = K_;
+    for (int k = 0; k < K_; ++k) {
+      MatvecJob& j = up.jobs[k];
+      j.w = x.w1, j.up = x.w3, j.w_off = x.o1, j.up_off = x.o3;
+      j.table = cache_->device_table(), j.ids = d_ids_, j.id_index = k, j.table_offset = l * E_;
+      j.unshifts = cache_->device_unshifts(), j.which = 0, j.which_up = 2;
+      j.x = a.h, j.ldx = D_, j.y = d_a_ + size_t(k) * size_t(F_), j.ldy = F_, j.mode = MatvecMode::SwiGlu;
+    }
+    timer_->begin("experts w1/w3");
+    packed_matvec(up, stream_);
+    timer_->end();
+    MatvecLaunch down;
+    down.n_jobs = K_;
+    for (int k = 0; k < K_; ++k) {
+      MatvecJob& j = down.jobs[k];
+      j.w = x.w2, j.w_off = x.o2;
+      j.table = cache_->device_table(), j.ids = d_ids_, j.id_index = k, j.table_offset = l * E_;
+      j.unshifts = cache_->device_unshifts(), j.which = 1;
+      j.x = d_a_ + size_t(k) * size_t(F_), j.ldx = F_, j.y = d_y_ + size_t(k) * size_t(D_), j.ldy = D_;
+    }
+    timer_->begin("experts w2");
+    packed_matvec(down, stream_);
+    timer_->end();
+    combine_kernel<<<blocks_for(size_t(D_), 256), 256, 0, stream_>>>(a.x, d_y_, d_ids_, d_w_, K_, D_);
+    launched("combining experts");
+    if (!resident)
+      for (int k = 0; k < K_; ++k) cache_->release(l, h_ids_.p[k]);
+  }
+
+  // Many tokens: group them by expert on the host, load each needed expert once for the whole
+  // chunk (copies of the layer's experts queue up front and compute takes each as it lands), and
+  // queue the next layer's most likely experts behind this layer's compute.
+  void prefill_moe(const MoeArgs& a) {
+    const int T = a.T, l = a.layer;
+    LM_CUDA(cudaMemcpyAsync(h_ids_.p, d_ids_, size_t(T) * size_t(K_) * 4, cudaMemcpyDeviceToHost, stream_), "reading routing");
+    LM_CUDA(cudaMemcpyAsync(h_w_.p, d_w_, size_t(T) * size_t(K_) * 4, cudaMemcpyDeviceToHost, stream_), "reading routing");
+    LM_CUDA(cudaStreamSynchronize(stream_), "routing");
+    if (a.record) std::copy(h_ids_.p, h_ids_.p + size_t(T) * size_t(K_), a.record);
+    // Rows and weights per expert, in token order, into the pinned staging area [E][C] x 2.
+    std::vector<int>& count = count_;
+    count.assign(size_t(E_), 0);
+    int32_t* rows = h_stage_.p;
+    float* wts = reinterpret_cast<float*>(h_stage_.p + size_t(E_) * size_t(C_));
+    for (int t = 0; t < T; ++t)
+      for (int k = 0; k < K_; ++k) {
+        const int e = h_ids_.p[t * K_ + k];
+        const int i = count[size_t(e)]++;
+        rows[size_t(e) * size_t(C_) + size_t(i)] = t;
+        wts[size_t(e) * size_t(C_) + size_t(i)] = h_w_.p[t * K_ + k];
+      }
+    std::vector<int32_t>& needed = needed_;
+    needed.clear();
+    for (int e = 0; e < E_; ++e)
+      if (count[size_t(e)] > 0) needed.push_back(e);
+    LM_CUDA(cudaMemcpyAsync(d_stage_, h_stage_.p, size_t(E_) * size_t(C_) * 8, cudaMemcpyHostToDevice, stream_),
+            "staging routing");
+    zero(d_moe_, size_t(T) * size_t(D_));
+    const bool resident = cache_->all_resident();
+    const int wave = resident ? E_ : cache_slots(l);
+    const ExpertLayout& x = cache_->layout();
+    for (size_t w0 = 0; w0 < needed.size(); w0 += size_t(wave)) {
+      const int n = int(std::min(needed.size() - w0, size_t(wave)));
+      if (!resident) cache_->prefetch(l, needed.data() + w0, n, false);  // all copies queued up front
+      for (int i = 0; i < n; ++i) {
+        const int e = needed[w0 + size_t(i)];
+        const int cnt = count[size_t(e)];
+        cache_->ensure(l, &e, 1);
+        const int32_t* drows = d_stage_ + size_t(e) * size_t(C_);
+        const float* dw = reinterpret_cast<const float*>(d_stage_ + size_t(E_) * size_t(C_)) + size_t(e) * size_t(C_);
+        gather_rows_kernel<<<cnt, 256, 0, stream_>>>(a.h, drows, D_, d_xs_);
+        const uint8_t* base = cache_->base(l, e);
+        MatvecLaunch up;
+        up.n_jobs = 1;
+        up.T = cnt;
+        up.jobs[0].w = at(x.w1, x.o1, base);
+        up.jobs[0].up = at(x.w3, x.o3, base);
+        up.jobs[0].w.unshift = cache_->unshift(l, e, 0);
+        up.jobs[0].up.unshift = cache_->unshift(l, e, 2);
+        up.jobs[0].x = d_xs_, up.jobs[0].ldx = D_, up.jobs[0].y = d_a_, up.jobs[0].ldy = F_;
+        up.jobs[0].mode = MatvecMode::SwiGlu;
+        packed_matvec(up, stream_);
+        MatvecLaunch down;
+        down.n_jobs = 1;
+        down.T = cnt;
+        down.jobs[0].w = at(x.w2, x.o2, base);
+        down.jobs[0].w.unshift = cache_->unshift(l, e, 1);
+        down.jobs[0].x = d_a_, down.jobs[0].ldx = F_, down.jobs[0].y = d_y_, down.jobs[0].ldy = D_;
+        packed_matvec(down, stream_);
+        scatter_add_rows_kernel<<<cnt, 256, 0, stream_>>>(d_y_, drows, dw, D_, d_moe_);
+        launched("prefill experts");
+        cache_->release(l, e);
+      }
+    }
+    add(a.x, d_moe_, size_t(T) * size_t(D_));
+    // The next layer will need most of its experts too: start their copies behind this compute.
+    if (!resident && l + 1 < L_) {
+      std::vector<int32_t> all(static_cast<size_t>(E_));
+      for (int e = 0; e < E_; ++e) all[size_t(e)] = e;
+      cache_->prefetch(l + 1, all.data(), std::min(E_, cache_slots(l + 1)), false);
+    }
+  }
+
+  int cache_slots(int layer) const { return int(cache_->contents()[size_t(layer)].size()); }
+
+  // Indices of the n largest logits (ties: lower index), descending.
+  int top_ids(const float* logits, int32_t* out, int n) const {
+    n = std::min(n, E_);
+    for (int k = 0; k < n; ++k) {
+      int best = -1;
+      for (int e = 0; e < E_; ++e) {
+        if (std::find(out, out + k, e) != out + k) continue;
+        if (best < 0 || logits[e] > logits[best]) best = e;
+      }
+      out[k] = best;
+    }
+    return n;
+  }
 
   void ensure_scratch(size_t bytes) {
     if (bytes <= scratch_bytes_) return;
@@ -438,10 +701,36 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   int max_smem_ = 48 * 1024;
   std::vector<void*> placed_;
+  std::deque<quant::PackedView> packed_views_;  // device views of placed packed matrices
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;
   std::vector<uint8_t> host_stage_;
   MemoryUse use_;
+
+  // Experts (quantized models).
+  std::unique_ptr<ExpertCache> cache_;
+  int L_ = 0, E_ = 0, K_ = 0, D_ = 0, F_ = 0, C_ = 1;
+  int lookahead_ = 1, guesses_ = 2;
+  uint64_t budget_ = 0;
+  int32_t* d_ids_ = nullptr;
+  float *d_w_ = nullptr, *d_guess_ = nullptr, *d_a_ = nullptr, *d_y_ = nullptr, *d_xs_ = nullptr, *d_moe_ = nullptr;
+  int32_t* d_stage_ = nullptr;
+  unsigned long long* d_usage_ = nullptr;
+  Pinned<int32_t> h_ids_;
+  Pinned<float> h_w_, h_guess_;
+  Pinned<int32_t> h_stage_;
+  std::vector<int> count_;
+  std::vector<int32_t> needed_;
+
+  // Decode graphs.
+  Pinned<StepParams> step_host_;
+  DeviceMem step_dev_;
+  Pinned<float> logits_host_;
+  size_t logits_cap_ = 0, captured_logits_ = 0;
+  bool capturing_ = false;
+  std::unique_ptr<OpTimer> timer_;
+  const void* capture_key_ = nullptr;
+  std::map<const void*, cudaGraphExec_t> graphs_;
 };
 
 }  // namespace
@@ -463,6 +752,50 @@ std::unique_ptr<Backend> make_backend(int device_index) {
   const std::string why = unavailable_reason();
   if (!why.empty()) fail("the CUDA device was requested but ", why, "; use the CPU device instead");
   return std::make_unique<CudaBackend>(device_index);
+}
+
+GpuInfo gpu_info() {
+  GpuInfo g;
+  if (!unavailable_reason().empty()) return g;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return g;
+  g.name = prop.name;
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) g.free_bytes = free_b;
+  g.memory_bytes = total_b ? total_b : prop.totalGlobalMem;
+  return g;
+}
+
+double measure_h2d_gbps(uint64_t bytes) {
+  if (!unavailable_reason().empty()) return 0;
+  Pinned<uint8_t> host;
+  host.alloc(bytes);
+  std::memset(host.p, 1, bytes);
+  DeviceMem dev;
+  LM_CUDA(cudaMalloc(&dev.p, bytes), "measuring copy speed");
+  cudaEvent_t a, b;
+  LM_CUDA(cudaEventCreate(&a), "measuring copy speed");
+  LM_CUDA(cudaEventCreate(&b), "measuring copy speed");
+  float best = 1e30f;
+  for (int i = 0; i < 5; ++i) {
+    LM_CUDA(cudaEventRecord(a, nullptr), "measuring copy speed");
+    LM_CUDA(cudaMemcpyAsync(dev.p, host.p, bytes, cudaMemcpyHostToDevice, nullptr), "measuring copy speed");
+    LM_CUDA(cudaEventRecord(b, nullptr), "measuring copy speed");
+    LM_CUDA(cudaEventSynchronize(b), "measuring copy speed");
+    float ms = 0;
+    LM_CUDA(cudaEventElapsedTime(&ms, a, b), "measuring copy speed");
+    if (i > 0) best = std::min(best, ms);  // the first copy warms up the path
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return double(bytes) / (double(best) * 1e6);
+}
+
+void bind_experts(Backend& backend, const quant::PackedExperts& experts, const ModelConfig& config,
+                  const ExpertPlan& plan) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  LM_ASSERT(cuda != nullptr, "bind_experts needs the CUDA backend");
+  cuda->bind(experts, config, plan);
 }
 
 }  // namespace lm::cuda

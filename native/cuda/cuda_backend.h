@@ -12,6 +12,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "quant/packed_experts.h"
 
 namespace lm::cuda {
 
@@ -23,5 +24,25 @@ std::string unavailable_reason();
 
 // Creates the backend on GPU `device_index`; throws lm::Error when no usable GPU exists.
 std::unique_ptr<Backend> make_backend(int device_index);
+
+GpuInfo gpu_info();
+double measure_h2d_gbps(uint64_t bytes);
+
+// How the backend holds the experts of a quantized model (expert offloading).
+struct ExpertPlan {
+  int64_t vram_budget = -1;      // LoadOptions::vram_budget: < 0 all resident, 0 auto, else bytes
+  int slots = 0;                 // LoadOptions::expert_slots: > 0 fixes the slots per layer
+  std::string policy = "lru";
+  int lookahead = 1;             // speculative loading: layers ahead, 0 = off
+  int guesses = 2;               // experts guessed per look-ahead layer
+  int max_tokens = 1;            // most tokens per forward call (the prefill chunk)
+};
+
+// Hands the packed experts of a quantized model to a CUDA backend made by make_backend (after the
+// dense weights and the run state are allocated, so the budget left for the cache is known). From
+// then on the backend runs every mixture-of-experts layer itself (Backend::manages_experts).
+// Throws lm::Error when the budget cannot hold even the experts one token needs.
+void bind_experts(Backend& backend, const quant::PackedExperts& experts, const ModelConfig& config,
+                  const ExpertPlan& plan);
 
 }  // namespace lm::cuda

@@ -45,9 +45,6 @@ class LoadedEngine final : public Engine {
     std::unique_ptr<ResidentExperts> resident;
     std::unique_ptr<PackedExpertSource> packed_experts;
     if (is_quantized_folder(o.model_dir)) {
-      if (o.device == Device::Cuda)
-        fail(o.model_dir, " is a quantized model (moe quantize), which runs on the CPU device for now; "
-             "load it with the CPU device, or load the original 16-bit folder on CUDA");
       packed_ = std::make_unique<PackedModelWeights>(o.model_dir, config_);
       weights_ = packed_->weights();  // packed views point into packed_, which lives as long
       config_.weight_dtype = packed_->label();
@@ -61,6 +58,7 @@ class LoadedEngine final : public Engine {
     if (o.max_context <= 0) fail("max_context must be positive (got ", o.max_context, ")");
     if (o.threads < 0) fail("threads must be >= 0 (got ", o.threads, ")");
     if (o.prefill_chunk < 0) fail("prefill_chunk must be >= 0 (got ", o.prefill_chunk, ")");
+    if (o.kv_slots < 1) fail("kv_slots must be >= 1 (got ", o.kv_slots, "): one KV cache per slot");
     const int context = std::min(o.max_context, config_.max_position_embeddings);
     const int chunk = o.prefill_chunk > 0 ? o.prefill_chunk : kDefaultPrefillChunk;
     backend_ = make_backend(o, context);
@@ -72,10 +70,13 @@ class LoadedEngine final : public Engine {
     } else {
       experts_ = std::move(packed_experts);  // resident in the mmap; the CPU reads it in place
     }
-    model_ = std::make_unique<MixtralModel>(config_, weights_, *experts_, *backend_, context, chunk);
+    model_ = std::make_unique<MixtralModel>(config_, weights_, *experts_, *backend_, context, chunk,
+                                            o.kv_slots);
+    if (packed_ && o.device == Device::Cuda) bind_device_experts(o, chunk);
     sampler_ = std::make_unique<Sampler>(config_.vocab_size);
     logits_.assign(size_t(config_.vocab_size), 0.0f);
     history_.reserve(size_t(context) + 1);
+    slot_tokens_.assign(size_t(o.kv_slots), {});  // KV slots start empty (prefix reuse)
     counters_.expert_usage.assign(size_t(config_.num_layers) * size_t(config_.num_experts), 0);
   }
 
@@ -88,9 +89,17 @@ class LoadedEngine final : public Engine {
     return files + model_->state_bytes();
   }
 
+  // Prefix reuse: the request runs in KV slot req.kv_slot; slot_tokens_[slot] says which tokens'
+  // keys/values that slot holds (positions 0..n-1). The longest common prefix of those and the new
+  // prompt is kept, only the rest is prefilled, and at least the last prompt token is run again (its
+  // logits pick the first new token). The CPU kernels compute every token row independently of how
+  // rows are batched (each output is one fixed FMA chain, attention is per query row), so with
+  // 16/32-bit weights the result is bitwise the same as without reuse; see
+  // native/tests/test_prefix_reuse.cpp and docs/ARCHITECTURE.md for the quantized case.
   GenerateResult generate(const GenerateRequest& req, const TokenCallback& on_token,
                           const std::atomic<bool>* cancel) override {
     check_tokens(req.prompt, "prompt");
+    check_slot(req.kv_slot);
     sampler_->reset(req.sampling);
     begin_routing();
     GenerateResult result;
@@ -98,13 +107,20 @@ class LoadedEngine final : public Engine {
     result.tokens.reserve(size_t(std::max(0, req.max_new_tokens)));
     history_.assign(req.prompt.begin(), req.prompt.end());
 
-    const auto t0 = std::chrono::steady_clock::now();
     const int P = int(req.prompt.size());
+    std::vector<int32_t>& cached = slot_tokens_[size_t(req.kv_slot)];
+    const int reuse = req.reuse_prefix ? std::min(common_prefix(cached, req.prompt), P - 1) : 0;
+    take_slot(req.kv_slot, reuse);
+    result.reused_tokens = reuse;
+    counters_.reused_prompt_tokens += uint64_t(reuse);
+
+    const auto t0 = std::chrono::steady_clock::now();
     bool ok = true;
-    for (int pos = 0; pos < P && ok; pos += model_->chunk()) {  // batched prefill, chunk by chunk
+    for (int pos = reuse; pos < P && ok; pos += model_->chunk()) {  // batched prefill, chunk by chunk
       const int n = std::min(model_->chunk(), P - pos);
       const bool last = pos + n == P;
       ok = model_->forward(req.prompt.data() + pos, n, pos, last ? 1 : 0, logits_.data(), cancel);
+      if (ok) cached.insert(cached.end(), req.prompt.begin() + pos, req.prompt.begin() + pos + n);
     }
     counters_.prompt_tokens += uint64_t(P);
     if (!ok || req.max_new_tokens <= 0) {
@@ -147,6 +163,7 @@ class LoadedEngine final : public Engine {
         result.stop_reason = StopReason::Cancelled;
         break;
       }
+      cached.push_back(token);  // its keys/values are in the slot now (the last sampled never is)
       ++pos;
     }
     result.decode_ms = ms_since(t1);
@@ -157,9 +174,12 @@ class LoadedEngine final : public Engine {
     return result;
   }
 
+  // Runs in KV slot 0 without reuse (every position's logits are wanted, so all are computed) and
+  // leaves slot 0 empty: a generate() after it prefills its whole prompt, as the golden tests expect.
   std::vector<float> prompt_logits(const std::vector<int32_t>& tokens) override {
     check_tokens(tokens, "tokens");
     begin_routing();
+    take_slot(0, 0);
     const size_t V = size_t(config_.vocab_size);
     std::vector<float> out(tokens.size() * V);
     const auto t0 = std::chrono::steady_clock::now();
@@ -168,6 +188,7 @@ class LoadedEngine final : public Engine {
       const int n = std::min(model_->chunk(), T - pos);
       model_->forward(tokens.data() + pos, n, pos, n, out.data() + size_t(pos) * V, nullptr);
     }
+    slot_tokens_[0].clear();
     counters_.prompt_tokens += uint64_t(T);
     counters_.prefill_ms += ms_since(t0);
     end_routing();
@@ -183,11 +204,17 @@ class LoadedEngine final : public Engine {
   Counters counters() const override {
     Counters c = counters_;
     c.expert_usage = model_->expert_usage();
+    backend_->report(c);
+    if (device_ == Device::Cuda) {  // the backend counts the KV caches among its activations
+      c.vram.kv_cache = model_->kv_cache_bytes();
+      c.vram.workspace -= std::min(c.vram.workspace, c.vram.kv_cache);
+    }
     return c;
   }
   void reset_counters() override {
     counters_ = Counters{};
     std::fill(model_->expert_usage().begin(), model_->expert_usage().end(), 0);
+    backend_->reset_report();
   }
 
  private:
@@ -200,11 +227,53 @@ class LoadedEngine final : public Engine {
       if (t < 0 || t >= config_.vocab_size)
         fail("token id ", t, " in the ", what, " is outside the vocabulary [0, ", config_.vocab_size, ")");
   }
+  void check_slot(int slot) const {
+    const int n = model_->kv_slots();
+    if (slot < 0 || slot >= n)
+      fail("kv_slot ", slot, " does not exist: the engine was loaded with ", n, " KV slot(s), so use 0..", n - 1,
+           " or load with more kv_slots");
+  }
+  static int common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+    const auto ends = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
+    return int(ends.first - a.begin());
+  }
+  // Selects `slot` for the next forward calls and keeps its first `keep` tokens; positions from
+  // `keep` on are rewritten. Keeping less than half of what a slot held counts as an eviction (the
+  // slot went to another document or conversation, or reuse was off); trimming the tail (an edit
+  // near the cursor, the previous reply) is ordinary reuse.
+  void take_slot(int slot, int keep) {
+    std::vector<int32_t>& cached = slot_tokens_[size_t(slot)];
+    if (!cached.empty() && size_t(keep) * 2 < cached.size()) ++counters_.kv_slot_evictions;
+    cached.resize(size_t(keep));
+    model_->set_kv_slot(slot);
+  }
   void begin_routing() {
     routing_.clear();
     model_->set_routing_log(record_routing_ ? &routing_ : nullptr);
   }
   void end_routing() { model_->set_routing_log(nullptr); }
+
+  // Quantized model on CUDA: the backend takes the experts (all resident, or an expert cache
+  // within the VRAM budget with speculative loading); validated here so bad options fail at load.
+  void bind_device_experts(const LoadOptions& o, int chunk) {
+#ifdef LOCALMOE_HAVE_CUDA
+    if (o.prefetch_lookahead < 0 || o.prefetch_lookahead > 2)
+      fail("prefetch_lookahead must be 0, 1 or 2 (got ", o.prefetch_lookahead, ")");
+    if (o.prefetch_guesses < 1) fail("prefetch_guesses must be >= 1 (got ", o.prefetch_guesses, ")");
+    if (o.cpu_expert_layers != 0)
+      fail("cpu_expert_layers (hybrid CPU/GPU execution) is not implemented yet; leave it at 0");
+    cuda::ExpertPlan plan;
+    plan.vram_budget = o.vram_budget;
+    plan.slots = o.expert_slots;
+    plan.policy = o.cache_policy;
+    plan.lookahead = o.prefetch_lookahead;
+    plan.guesses = o.prefetch_guesses;
+    plan.max_tokens = chunk;
+    cuda::bind_experts(*backend_, static_cast<const PackedExpertSource&>(*experts_).packed(), config_, plan);
+#else
+    (void)o, (void)chunk;
+#endif
+  }
 
   // The backend is chosen once, here (STYLE.md 3.3).
   static std::unique_ptr<Backend> make_backend(const LoadOptions& o, int context) {
@@ -230,6 +299,7 @@ class LoadedEngine final : public Engine {
   std::unique_ptr<Sampler> sampler_;
   std::vector<float> logits_;      // [V] logits of the newest position
   std::vector<int32_t> history_;   // prompt + generated tokens (capacity reserved at load)
+  std::vector<std::vector<int32_t>> slot_tokens_;  // [kv_slots] tokens whose keys/values each slot holds
   Counters counters_;
   bool record_routing_ = false;
   std::vector<std::vector<int32_t>> routing_;
@@ -250,6 +320,23 @@ BackendSupport backend_support() {
   s.cuda_unavailable_reason = "this build has no CUDA backend (the CUDA toolkit was not found when it was built)";
 #endif
   return s;
+}
+
+GpuInfo gpu_info() {
+#ifdef LOCALMOE_HAVE_CUDA
+  return cuda::gpu_info();
+#else
+  return {};
+#endif
+}
+
+double measure_h2d_gbps(uint64_t bytes) {
+#ifdef LOCALMOE_HAVE_CUDA
+  return cuda::measure_h2d_gbps(bytes);
+#else
+  (void)bytes;
+  return 0;
+#endif
 }
 
 const char* to_string(StopReason reason) {

@@ -29,7 +29,7 @@
 namespace lm {
 
 MixtralModel::MixtralModel(const ModelConfig& c, const MixtralWeights& w, ExpertSource& experts,
-                           Backend& backend, int max_context, int chunk)
+                           Backend& backend, int max_context, int chunk, int kv_slots)
     : c_(c), w_(w), experts_(experts), be_(backend) {
   RunState& s = state_;
   s.S = max_context;
@@ -55,8 +55,12 @@ MixtralModel::MixtralModel(const ModelConfig& c, const MixtralWeights& w, Expert
   s.b = alloc(C * F);
   s.ys = alloc(C * D);
   s.logits = alloc(C * V);
-  s.k_cache = alloc(L * S * KVW);
-  s.v_cache = alloc(L * S * KVW);
+  LM_ASSERT(kv_slots >= 1, "kv_slots must be >= 1 (checked by the engine)");
+  for (int slot = 0; slot < kv_slots; ++slot) {  // one K and one V cache per slot
+    s.k_cache.push_back(alloc(L * S * KVW));
+    s.v_cache.push_back(alloc(L * S * KVW));
+    s.kv_bytes += 2 * L * S * KVW * sizeof(float);
+  }
   s.rope_cos = alloc(S * half);
   s.rope_sin = alloc(S * half);
   s.router_host.assign(C * E, 0.0f);
@@ -82,6 +86,11 @@ MixtralModel::MixtralModel(const ModelConfig& c, const MixtralWeights& w, Expert
   be_.copy_from_host(cos_host.data(), cos_host.size(), s.rope_cos->f32());
   be_.copy_from_host(sin_host.data(), sin_host.size(), s.rope_sin->f32());
   rope_ = RopeTable{s.rope_cos->f32(), s.rope_sin->f32(), s.S, int(half)};
+}
+
+void MixtralModel::set_kv_slot(int slot) {
+  LM_ASSERT(slot >= 0 && slot < kv_slots(), "KV slot out of range (checked by the engine)");
+  state_.kv_slot = slot;
 }
 
 // Router, as MixtralSparseMoeBlock: softmax over all E experts (fp32), top-K, renormalise the K
@@ -121,11 +130,22 @@ void MixtralModel::route(int n, int layer) {
       s.expert_weight[size_t(e) * size_t(s.C) + size_t(slot)] = wt[k];
       expert_usage_[size_t(layer) * size_t(E) + size_t(e)] += 1;
     }
-    if (routing_log_ != nullptr) {
-      std::vector<int32_t>& row = (*routing_log_)[routing_log_->size() - size_t(n) + size_t(t)];
-      std::copy(idx, idx + K, row.begin() + ptrdiff_t(layer) * K);
-    }
   }
+  if (routing_log_ != nullptr) log_routing(n, layer);
+}
+
+void MixtralModel::log_routing(int n, int layer) {
+  const int K = c_.experts_per_token;
+  for (int t = 0; t < n; ++t) {
+    const int32_t* idx = state_.topk_expert.data() + size_t(t) * size_t(K);
+    std::vector<int32_t>& row = (*routing_log_)[routing_log_->size() - size_t(n) + size_t(t)];
+    std::copy(idx, idx + K, row.begin() + ptrdiff_t(layer) * K);
+  }
+}
+
+std::vector<uint64_t>& MixtralModel::expert_usage() {
+  be_.collect_expert_usage(expert_usage_.data());  // routing done on the device, if any
+  return expert_usage_;
 }
 
 bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, float* logits_out,
@@ -143,9 +163,16 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
     routing_log_->resize(routing_log_->size() + size_t(n),
                          std::vector<int32_t>(size_t(c_.num_layers) * size_t(c_.experts_per_token)));
 
+  // A single decode token may run as a recorded CUDA graph (one launch for the whole step); the
+  // key is the KV cache it writes. Not while recording routing (that needs the host per layer).
+  const void* graph_key = s.k_cache[size_t(s.kv_slot)]->f32();
+  const bool graphable = n == 1 && n_logits == 1 && routing_log_ == nullptr;
+  if (graphable && be_.graph_replay(tokens[0], pos, graph_key, logits_out)) return true;
+  const bool capturing = graphable && be_.graph_begin(tokens[0], pos, graph_key);
+
   be_.embed(w_.embed, tokens, n, x);                                       // x [T, D]
   for (int l = 0; l < c_.num_layers; ++l) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
+    if (!capturing && cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
     const LayerWeights& lw = w_.layers[size_t(l)];
 
     // --- attention ---
@@ -155,8 +182,8 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
     be_.matmul(lw.wv, h, n, s.v->f32(), false);                           // v [T, KV*Dh]
     be_.rope(s.q->f32(), n, H, Dh, pos, rope_);
     be_.rope(s.k->f32(), n, KVH, Dh, pos, rope_);
-    float* k_cache = s.k_cache->f32() + size_t(l) * layer_cache;          // [S, KV*Dh]
-    float* v_cache = s.v_cache->f32() + size_t(l) * layer_cache;
+    float* k_cache = s.k_cache[size_t(s.kv_slot)]->f32() + size_t(l) * layer_cache;  // [S, KV*Dh]
+    float* v_cache = s.v_cache[size_t(s.kv_slot)]->f32() + size_t(l) * layer_cache;
     be_.store_kv(s.k->f32(), s.v->f32(), n, KVW, pos, k_cache, v_cache);
     AttentionArgs aa;
     aa.q = s.q->f32();
@@ -176,6 +203,21 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
     // --- mixture of experts ---
     be_.rmsnorm(x, lw.ffn_norm, c_.rms_norm_eps, n, D, h);                // h [T, D]
     be_.matmul(lw.router, h, n, s.router->f32(), false);                  // router [T, E]
+    if (be_.manages_experts()) {                                          // CUDA + quantized:
+      MoeArgs ma;                                                         // the backend routes on the
+      ma.layer = l;                                                       // device and runs its own
+      ma.T = n;                                                           // expert cache
+      ma.h = h;
+      ma.gate = &lw.router;
+      for (int a = 0; a < 2; ++a)
+        ma.next_gates[a] = l + 1 + a < c_.num_layers ? &w_.layers[size_t(l + 1 + a)].router : nullptr;
+      ma.router = s.router->f32();
+      ma.x = x;
+      ma.record = routing_log_ != nullptr ? s.topk_expert.data() : nullptr;
+      be_.moe(ma);
+      if (routing_log_ != nullptr) log_routing(n, l);
+      continue;
+    }
     be_.copy_to_host(s.router->f32(), size_t(n) * size_t(E), s.router_host.data());
     route(n, l);                                                          // top-K per row
     be_.zero(s.moe->f32(), size_t(n) * size_t(D));                        // moe [T, D]
@@ -202,6 +244,7 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
     be_.matmul(w_.lm_head, h, n_logits, s.logits->f32(), false);          // logits [n_logits, V]
     be_.copy_to_host(s.logits->f32(), size_t(n_logits) * size_t(c_.vocab_size), logits_out);
   }
+  if (capturing) be_.graph_end(logits_out);  // runs the recorded step, writes the logits
   return true;
 }
 

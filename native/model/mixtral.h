@@ -32,8 +32,12 @@ struct RunState {
   std::unique_ptr<Buffer> b;          // [C, F]      up (w3)
   std::unique_ptr<Buffer> ys;         // [C, D]      one expert's output
   std::unique_ptr<Buffer> logits;     // [C, V]
-  std::unique_ptr<Buffer> k_cache;    // [L, S, KV*Dh]
-  std::unique_ptr<Buffer> v_cache;    // [L, S, KV*Dh]
+  // KV caches, one per slot (prefix reuse keeps several prompts' keys/values; engine.cpp decides
+  // which tokens a slot holds). forward() reads and appends to slot `kv_slot` only.
+  std::vector<std::unique_ptr<Buffer>> k_cache;  // [slots] x [L, S, KV*Dh]
+  std::vector<std::unique_ptr<Buffer>> v_cache;  // [slots] x [L, S, KV*Dh]
+  int kv_slot = 0;                    // the slot forward() uses
+  uint64_t kv_bytes = 0;              // bytes of all slots' caches (included in `bytes`)
   std::unique_ptr<Buffer> rope_cos;   // [S, Dh/2]
   std::unique_ptr<Buffer> rope_sin;   // [S, Dh/2]
   // Host-side routing (tiny): decided on the host, as the offloader needs the ids there anyway.
@@ -50,11 +54,17 @@ class MixtralModel {
  public:
   // `chunk`: tokens per forward call (prefill runs the prompt in chunks of this many).
   MixtralModel(const ModelConfig& config, const MixtralWeights& weights, ExpertSource& experts,
-               Backend& backend, int max_context, int chunk);
+               Backend& backend, int max_context, int chunk, int kv_slots = 1);
 
   int max_context() const { return state_.S; }
   int chunk() const { return state_.C; }
   uint64_t state_bytes() const { return state_.bytes; }
+  // KV slots (kv_slots given at construction, >= 1). forward() runs in the selected slot; the
+  // caller keeps track of which positions of each slot hold valid keys/values.
+  int kv_slots() const { return int(state_.k_cache.size()); }
+  void set_kv_slot(int slot);                              // 0 <= slot < kv_slots(), else aborts
+  int kv_slot() const { return state_.kv_slot; }
+  uint64_t kv_cache_bytes() const { return state_.kv_bytes; }  // all slots (VRAM budget, UI)
 
   // Runs tokens[0, n) at positions [pos, pos + n) (n <= chunk(), pos + n <= max_context()),
   // appending their keys/values to the cache, and writes the logits of the last `n_logits` rows to
@@ -63,12 +73,13 @@ class MixtralModel {
                const std::atomic<bool>* cancel);
 
   // expert_usage()[l * E + e]: tokens layer l routed to expert e since construction/reset.
-  std::vector<uint64_t>& expert_usage() { return expert_usage_; }
+  std::vector<uint64_t>& expert_usage();
   // When set, forward appends one row per token: (*log)[t][l * K + k] = chosen expert.
   void set_routing_log(std::vector<std::vector<int32_t>>* log) { routing_log_ = log; }
 
  private:
   void route(int n, int layer);  // router_host -> topk_* and expert_rows/weight/count
+  void log_routing(int n, int layer);  // topk_expert -> routing_log_ rows
 
   const ModelConfig& c_;
   const MixtralWeights& w_;

@@ -176,13 +176,24 @@ QuantizeSummary quantize_model(const QuantizeOptions& opt) {
     throw Error("--out '" + opt.out_dir + "' is not a folder name: give the path of a new folder");
   if (fs::exists(out_dir))
     throw Error(out_dir.string() + " already exists: choose a new --out folder or delete it first");
-  if (fs::weakly_canonical(fs::path(opt.model_dir)) == fs::weakly_canonical(out_dir))
+  const SyntheticSource* synth = opt.synthetic;
+  if (!synth && fs::weakly_canonical(fs::path(opt.model_dir)) == fs::weakly_canonical(out_dir))
     throw Error("--out must differ from --model");
-  const Checkpoint ck(opt.model_dir);  // validates every source file (lm::Error naming it)
+  // The source: a checkpoint (validated: lm::Error naming the file) or a synthetic tensor list.
+  std::unique_ptr<Checkpoint> ck;
+  std::vector<const TensorInfo*> source_tensors;
+  uint64_t source_bytes = 0;
+  if (synth) {
+    for (const TensorInfo& t : synth->tensors) source_tensors.push_back(&t);
+  } else {
+    ck = std::make_unique<Checkpoint>(opt.model_dir);
+    source_tensors = ck->all();
+  }
+  for (const TensorInfo* t : source_tensors) source_bytes += t->bytes;
 
   // (2) Decisions and output sizes.
   std::vector<Item> items;
-  for (const TensorInfo* t : ck.all()) {
+  for (const TensorInfo* t : source_tensors) {
     Item it;
     it.src = t;
     it.d = decide(t->name, t->shape, preset);
@@ -287,9 +298,9 @@ QuantizeSummary quantize_model(const QuantizeOptions& opt) {
   QuantizeSummary sum;
   QuantizeProgress prog;
   prog.tensors_total = static_cast<int>(items.size());
-  prog.bytes_in_total = ck.total_bytes();
-  const std::string source = std::to_string(items.size()) + " tensors, " +
-                             std::to_string(ck.total_bytes()) + " bytes";
+  prog.bytes_in_total = source_bytes;
+  const std::string source = synth ? "synthetic (moe synth): random weights, " + std::to_string(items.size()) + " tensors"
+                                   : std::to_string(items.size()) + " tensors, " + std::to_string(source_bytes) + " bytes";
   std::map<std::string, int> shifts;
   json weight_map = json::object();
   for (Shard& sh : shards) {
@@ -319,9 +330,13 @@ QuantizeSummary quantize_model(const QuantizeOptions& opt) {
       Item& it = items[static_cast<size_t>(who.first)];
       if (!it.d.quantize) {
         f.write(it.src->data, it.src->bytes);
-        release_mapped(it.src->data, it.src->bytes);  // read once: keep peak RSS at a few tensors
+        if (!synth) release_mapped(it.src->data, it.src->bytes);  // read once: keep peak RSS at a few tensors
       } else {
-        if (current != who.first) {  // first of the five: quantize this weight now
+        if (current != who.first && synth) {  // first of the five: fabricate this weight now
+          packed = synth->pack(it.src->name, it.src->shape[0], it.src->shape[1], it.d.spec);
+          shifts[it.src->name] = packed.scale_shift;
+          current = who.first;
+        } else if (current != who.first) {  // first of the five: quantize this weight now
           const std::vector<float> w = to_f32(*it.src);
           release_mapped(it.src->data, it.src->bytes);
           try {
@@ -371,7 +386,15 @@ QuantizeSummary quantize_model(const QuantizeOptions& opt) {
   // the quantized folder must load on its own. Other weight formats (.bin/.pt/.gguf...) are skipped.
   static const std::vector<std::string> kWeightExt = {".safetensors", ".bin", ".pt", ".pth", ".ckpt",
                                                       ".gguf", ".h5", ".msgpack", ".npy", ".npz"};
-  for (const auto& e : fs::directory_iterator(opt.model_dir)) {
+  if (synth) {
+    for (const auto& [name, text] : synth->files) {
+      OutFile f((tmp.path / name).string());
+      f.write(text.data(), text.size());
+      f.close_synced();
+    }
+  }
+  for (const auto& e : fs::directory_iterator(synth ? tmp.path : fs::path(opt.model_dir))) {
+    if (synth) break;  // synthetic: only the files written above
     const std::string name = e.path().filename().string();
     const std::string ext = e.path().extension().string();
     if (!e.is_regular_file() || name == "model.safetensors.index.json" ||
@@ -396,7 +419,7 @@ QuantizeSummary quantize_model(const QuantizeOptions& opt) {
   tmp.armed = false;
 
   sum.shards = n_shards;
-  sum.bytes_in = ck.total_bytes();
+  sum.bytes_in = source_bytes;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }

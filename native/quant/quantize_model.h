@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "hqq.h"
+#include "io/safetensors.h"
+#include "packed_tensor.h"
 #include "localmoe/engine.h"
 
 namespace lm::quant {
@@ -27,6 +29,16 @@ struct QuantizeProgress {
   std::string current;          // tensor just finished
 };
 
+// A synthetic source for `moe synth`: the tensor list of a checkpoint that does not exist. Dense
+// tensors carry their bytes (data points into memory the caller owns); weights the preset quantizes
+// are produced by `pack` instead of the HQQ solver (random codes: benchmarks at real shapes without
+// a 93 GB checkpoint). `files` are written next to the shards (config.json, ...).
+struct SyntheticSource {
+  std::vector<TensorInfo> tensors;
+  std::function<PackedTensor(const std::string& name, int64_t rows, int64_t cols, const QuantSpec& spec)> pack;
+  std::vector<std::pair<std::string, std::string>> files;  // name, contents
+};
+
 struct QuantizeOptions {
   std::string model_dir;
   std::string out_dir;
@@ -36,6 +48,7 @@ struct QuantizeOptions {
   uint64_t shard_bytes = 4ull << 30;           // start a new shard beyond this (experts never split)
   const std::atomic<bool>* cancel = nullptr;   // polled between tensors
   std::function<void(const QuantizeProgress&)> on_progress;  // after each tensor (may be empty)
+  const SyntheticSource* synthetic = nullptr;  // set: write this instead of quantizing model_dir
 };
 
 struct QuantizeSummary {

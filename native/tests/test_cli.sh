@@ -55,5 +55,14 @@ grep -q "bad.txt:1: 'x' is not a token id" "$TMP/err" || { echo "FAIL: bad token
 printf '1 2 600\n' >"$TMP/big.txt"
 expect 1 "$MOE" perplexity --model "$FIX" --tokens "$TMP/big.txt"
 grep -q "outside the model's vocabulary" "$TMP/err" || { echo "FAIL: vocab message (perplexity)"; cat "$TMP/err"; fail=1; }
+# moe bench --scenario completion (issue #10): the first 3 requests of the committed trace on the
+# embedded model; the JSON is written via FILE.tmp and says both variants gave the same tokens.
+expect 0 "$MOE" bench --scenario completion --model "$ROOT/models/localmoe-code-tiny" \
+  --trace "$ROOT/bench/traces/completion-session.json" --limit 3 --max-new 4 --threads 2 --out "$TMP/bc.json"
+grep -q '"outputs_identical": true' "$TMP/bc.json" || { echo "FAIL: bench completion output"; cat "$TMP/bc.json"; fail=1; }
+grep -q '"schema": "localmoe.bench-completion/1"' "$TMP/bc.json" || { echo "FAIL: bench completion schema"; fail=1; }
+[ ! -e "$TMP/bc.json.tmp" ] || { echo "FAIL: bench completion left its .tmp"; fail=1; }
+expect 1 "$MOE" bench --scenario completion --model "$ROOT/models/localmoe-code-tiny" --trace "$TMP/none.json"
+grep -q "make-completion-trace.mjs" "$TMP/err" || { echo "FAIL: missing trace message"; cat "$TMP/err"; fail=1; }
 [ $fail -eq 0 ] && echo "test_cli: all checks passed"
 exit $fail

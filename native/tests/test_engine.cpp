@@ -94,7 +94,9 @@ int main() {
 
   // Counters and their reset.
   engine->reset_counters();
-  res = engine->generate(request(prompt, 5), nullptr);
+  lm::GenerateRequest counted = request(prompt, 5);
+  counted.reuse_prefix = false;  // the whole prompt goes through the model (else slot 0 holds it)
+  res = engine->generate(counted, nullptr);
   lm::Counters c = engine->counters();
   CHECK(c.prompt_tokens == prompt.size() && c.generated_tokens == 5);
   uint64_t usage = 0;

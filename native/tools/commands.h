@@ -13,5 +13,11 @@ int cmd_quantize(const std::vector<std::string>& args);  // native/quant/quantiz
 extern const char* const kQuantizeUsage;
 int cmd_perplexity(const std::vector<std::string>& args);  // moe_perplexity.cpp
 extern const char* const kPerplexityUsage;
+int cmd_synth(const std::vector<std::string>& args);  // moe_synth.cpp
+extern const char* const kSynthUsage;
+int cmd_bench(const std::vector<std::string>& args);  // moe_bench.cpp
+extern const char* const kBenchUsage;
+// `moe bench --scenario completion` (bench_completion.cpp).
+int cmd_bench_completion(const std::vector<std::string>& args);
 
 }  // namespace lm::tools

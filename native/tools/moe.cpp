@@ -24,7 +24,8 @@ const Command kCommands[] = {
      "moe run --model DIR --prompt-ids 1,2,3 [--max-new N] [--temperature T] [--top-k K]\n"
      "        [--top-p P] [--repetition-penalty R] [--seed S] [--threads N] [--context N]\n"
      "        [--prefill-chunk N] [--stop-ids 2,13] [--no-eos-stop] [--logits-out FILE.npy]\n"
-     "        [--device cpu|cuda]\n"
+     "        [--device cpu|cuda] [--expert-slots N] [--vram-budget-mib N] [--policy lru|lfu|none]\n"
+     "        [--lookahead 0-2] [--guesses N]\n"
      "    prefill the prompt ids, decode up to N tokens (default 16), print one JSON line;\n"
      "    --logits-out writes float32 logits of every prompt position as .npy [T, vocab]",
      lm::tools::cmd_run},
@@ -34,6 +35,8 @@ const Command kCommands[] = {
      lm::tools::cmd_info},
     {"quantize", lm::tools::kQuantizeUsage, lm::tools::cmd_quantize},
     {"perplexity", lm::tools::kPerplexityUsage, lm::tools::cmd_perplexity},
+    {"synth", lm::tools::kSynthUsage, lm::tools::cmd_synth},
+    {"bench", lm::tools::kBenchUsage, lm::tools::cmd_bench},
 };
 
 void print_usage(FILE* out) {

@@ -15,7 +15,8 @@ int cmd_run(const std::vector<std::string>& argv) {
   const cli::Args args(argv,
                        {"--model", "--prompt-ids", "--max-new", "--temperature", "--top-k", "--top-p",
                         "--repetition-penalty", "--seed", "--threads", "--context", "--prefill-chunk",
-                        "--stop-ids", "--logits-out", "--device"},
+                        "--stop-ids", "--logits-out", "--device", "--expert-slots", "--policy", "--lookahead",
+                        "--guesses", "--vram-budget-mib"},
                        {"--no-eos-stop"});
   LoadOptions load;
   load.model_dir = args.required("--model");
@@ -25,6 +26,12 @@ int cmd_run(const std::vector<std::string>& argv) {
   load.device = device == "cuda" ? Device::Cuda : Device::Cpu;
   load.max_context = int(args.integer("--context", load.max_context, 1, 1 << 20));
   load.prefill_chunk = int(args.integer("--prefill-chunk", 0, 0, 1 << 16));
+  // Expert offloading (CUDA + quantized model): fixed slots per layer, or a budget; policy, speculation.
+  load.expert_slots = int(args.integer("--expert-slots", 0, 0, 1 << 16));
+  if (args.has("--vram-budget-mib")) load.vram_budget = args.integer("--vram-budget-mib", 0, 0, 1 << 30) << 20;
+  load.cache_policy = args.str("--policy", "lru");
+  load.prefetch_lookahead = int(args.integer("--lookahead", 1, 0, 2));
+  load.prefetch_guesses = int(args.integer("--guesses", 2, 1, 64));
   GenerateRequest req;
   req.prompt = args.int_list("--prompt-ids");
   req.max_new_tokens = int(args.integer("--max-new", 16, 0, 1 << 20));
@@ -62,6 +69,11 @@ int cmd_run(const std::vector<std::string>& argv) {
       {"backend", engine->backend_name()},
       {"memory_bytes", engine->memory_bytes()},
   };
+  const Counters c = engine->counters();
+  if (c.expert_hits + c.expert_misses > 0)
+    out["expert_cache"] = {{"hits", c.expert_hits}, {"misses", c.expert_misses}, {"prefetch_issued", c.prefetch_issued},
+                           {"prefetch_used", c.prefetch_used}, {"prefetch_wasted", c.prefetch_wasted},
+                           {"bytes_copied", c.bytes_copied}, {"copy_ms", c.copy_ms}};
   std::cout << out.dump() << std::endl;
   return 0;
 }

@@ -84,6 +84,7 @@ async function showActions(engine: Engine): Promise<void> {
     },
     { label: '$(folder-opened) Select Model…', command: 'localmoe.selectModel' },
     { label: '$(file-zip) Quantize Model…', command: 'localmoe.quantizeModel' },
+    { label: '$(dashboard) Run Benchmark', command: 'localmoe.runBenchmark' },
     { label: '$(globe) Show Server Info', command: 'localmoe.showServerInfo' },
     { label: '$(debug-restart) Restart Engine', command: 'localmoe.restartEngine' },
     { label: '$(output) Show Logs', command: 'localmoe.showLogs' },

@@ -5,6 +5,8 @@
 // error the addon makes carries a `code` (see AddonErrorCode); engine errors (lm::Error) keep the
 // engine's message, which is written for the user.
 
+import type { CacheCounters, VramCounters } from '../protocol';
+
 export type DeviceKind = 'cpu' | 'cuda';
 
 export interface ModelInfo {
@@ -41,6 +43,13 @@ export interface LoadOptions {
   maxContext?: number;
   /** Tokens per batched prefill step; 0 = engine default (bounds activation memory). */
   prefillChunk?: number;
+  /** KV caches kept for prefix reuse (engine default 2: completions in 0, chat in 1); each costs a full KV cache. */
+  kvSlots?: number;
+  /** Expert offloading (CUDA + quantized model): VRAM for everything in bytes; 0 = auto, -1 = all experts resident. */
+  vramBudgetBytes?: number;
+  cachePolicy?: 'lru' | 'lfu';
+  /** Prefetch the next layer's likely experts while this layer computes. */
+  speculativeLoading?: boolean;
 }
 
 export interface SamplingOptions {
@@ -56,6 +65,10 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   stopIds?: number[];
   stopAtEos?: boolean;
+  /** KV cache to run in (0 <= kvSlot < kvSlots; default 0). Its longest common prefix with `prompt` is reused. */
+  kvSlot?: number;
+  /** false: prefill the whole prompt even when the slot holds a prefix of it (tests, benchmarks). Default true. */
+  reusePrefix?: boolean;
 }
 
 export type StopReason = 'max_tokens' | 'stop_token' | 'cancelled' | 'context_full';
@@ -64,6 +77,8 @@ export interface GenerateResult {
   tokens: number[];
   stopReason: StopReason;
   promptTokens: number;
+  /** Prompt tokens whose KV came from the slot (not prefilled). */
+  reusedTokens: number;
   prefillMs: number;
   decodeMs: number;
 }
@@ -75,6 +90,14 @@ export interface EngineCounters {
   decodeMs: number;
   /** expertUsage[l][e] = tokens routed to expert e in layer l. */
   expertUsage: number[][];
+  /** Expert-cache counters (optional: older addon builds lack them). */
+  cache?: CacheCounters;
+  /** VRAM bytes by use, all zero on the CPU (optional: older addon builds lack them). */
+  vram?: VramCounters;
+  /** Prompt tokens whose KV was reused (optional: older addon builds lack it). */
+  reusedPromptTokens?: number;
+  /** KV slots evicted (optional: older addon builds lack it). */
+  kvSlotEvictions?: number;
 }
 
 /** A loaded model. Methods that run the model return Promises resolved off the JS thread. */

@@ -2,9 +2,9 @@
 // sequences -> text deltas. No I/O of its own: engine and decoding are injected, so it runs in unit
 // tests with a fake engine.
 import type { FinishReason, GenerationResult, SamplingParams } from '../protocol';
-import type { GenerateResult } from './addon-types';
+import type { GenerateResult, StopReason } from './addon-types';
 import type { TokenGenerator } from './engine';
-import { cancelReasonOf } from './scheduler';
+import { cancelReasonOf, type JobTurn } from './scheduler';
 import { StopMatcher } from './stop-matcher';
 import { StreamDecoder, type DecodeFn } from './stream-decoder';
 
@@ -19,11 +19,25 @@ export interface GenerationInput {
   stops: string[];
   /** The scheduler's signal: client cancel, superseded, shutdown. */
   signal: AbortSignal;
+  /** The engine's KV slot for this request (KV_SLOT: completions and chats keep separate caches). */
+  kvSlot?: number;
+  /**
+   * The scheduler's turn (scheduler.ts): when its `preempt` fires, the engine run stops between
+   * tokens, the engine is given up until `pause()` resolves, and generation resumes from prompt +
+   * tokens so far with the remaining budget. The stream decoder and stop matcher carry over, so the
+   * text continues without a seam; the engine reuses the slot's prefix, so resuming prefills one
+   * token. Greedy output is exactly that of an uninterrupted run; a sampled one continues with the
+   * engine's sampler reseeded (still deterministic for a given seed and preemption point).
+   */
+  turn?: JobTurn;
   /** Text as it becomes final (never part of a stop sequence). */
   onDelta?: (delta: string) => void;
   /** Called for each engine token (status throttling). */
   onToken?: () => void;
 }
+
+/** KV slots of the engine (LoadOptions.kvSlots defaults to 2): typing reuses slot 0, chat turns slot 1. */
+export const KV_SLOT = { complete: 0, chat: 1 } as const;
 
 /** Most tokens a single request may ask for (keeps a typo from occupying the engine for hours). */
 export const MAX_TOKENS_LIMIT = 8192;
@@ -48,27 +62,45 @@ export async function runGeneration(input: GenerationInput): Promise<GenerationR
     text += chunk;
     input.onDelta?.(chunk);
   };
-  let result: GenerateResult;
+  const maxNewTokens = Math.max(
+    0,
+    Math.min(Math.floor(input.sampling.maxTokens), MAX_TOKENS_LIMIT),
+  );
+  const generated: number[] = [];
+  const total: Totals = { ttftMs: 0, decodeMs: 0, decodeTokens: 0, stopReason: 'cancelled' };
   try {
-    result = await input.engine.generate(
-      {
-        prompt: input.prompt,
-        maxNewTokens: Math.max(0, Math.min(Math.floor(input.sampling.maxTokens), MAX_TOKENS_LIMIT)),
-        temperature: input.sampling.temperature,
-        topK: input.sampling.topK,
-        topP: input.sampling.topP,
-        repetitionPenalty: input.sampling.repetitionPenalty,
-        seed: input.sampling.seed,
-      },
-      (token) => {
-        input.onToken?.();
-        if (matcher.stopped) return; // tokens decoded after a stop, before the engine saw the flag
-        const match = matcher.push(decoder.push(token));
-        emit(match.text);
-        if (match.stopped) controller.abort('stop');
-      },
-      controller.signal,
-    );
+    // One engine run per turn: a preemption ends a run, and the next resumes where it stopped.
+    while (!controller.signal.aborted) {
+      if (input.turn?.preempt.aborted) {
+        await input.turn.pause();
+        continue; // re-checks the cancel signal (a pause ends early when the job is cancelled)
+      }
+      const firstRun = generated.length === 0;
+      const result = await runSegment(
+        input,
+        controller.signal,
+        generated,
+        maxNewTokens,
+        (token) => {
+          generated.push(token);
+          input.onToken?.();
+          if (matcher.stopped) return; // tokens decoded after a stop, before the engine saw the flag
+          const match = matcher.push(decoder.push(token));
+          emit(match.text);
+          if (match.stopped) controller.abort('stop');
+        },
+      );
+      if (firstRun) total.ttftMs += result.prefillMs;
+      total.decodeMs += result.decodeMs;
+      total.decodeTokens += Math.max(0, result.tokens.length - 1);
+      total.stopReason = result.stopReason;
+      const preempted =
+        result.stopReason === 'cancelled' &&
+        !controller.signal.aborted &&
+        input.turn?.preempt.aborted === true &&
+        generated.length < maxNewTokens;
+      if (!preempted) break;
+    }
   } finally {
     if (timer) clearTimeout(timer);
     input.signal.removeEventListener('abort', forward);
@@ -78,24 +110,70 @@ export async function runGeneration(input: GenerationInput): Promise<GenerationR
     emit(last.text);
     if (!last.stopped) emit(matcher.flush());
   }
-  const decodeTokens = Math.max(0, result.tokens.length - 1);
   return {
     text,
-    finishReason: finishReason(result, matcher.stopped, cancelReasonOf(controller.signal)),
-    promptTokens: result.promptTokens,
-    completionTokens: result.tokens.length,
-    ttftMs: result.prefillMs,
-    tokensPerSecond: result.decodeMs > 0 ? (decodeTokens * 1000) / result.decodeMs : 0,
+    finishReason: finishReason(
+      total.stopReason,
+      matcher.stopped,
+      cancelReasonOf(controller.signal),
+    ),
+    promptTokens: input.prompt.length,
+    completionTokens: generated.length,
+    ttftMs: total.ttftMs,
+    tokensPerSecond: total.decodeMs > 0 ? (total.decodeTokens * 1000) / total.decodeMs : 0,
   };
 }
 
+interface Totals {
+  /** Prefill time of the runs up to the first token (a preemption may come before it). */
+  ttftMs: number;
+  decodeMs: number;
+  decodeTokens: number;
+  /** The last engine run's reason; 'cancelled' when none ran (cancelled while paused or queued). */
+  stopReason: StopReason;
+}
+
+/** One engine run: prompt + tokens generated so far, the remaining budget, until done or preempted. */
+async function runSegment(
+  input: GenerationInput,
+  cancel: AbortSignal,
+  generated: readonly number[],
+  maxNewTokens: number,
+  onToken: (token: number) => void,
+): Promise<GenerateResult> {
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  const preempt = input.turn?.preempt;
+  cancel.addEventListener('abort', abort, { once: true });
+  preempt?.addEventListener('abort', abort, { once: true });
+  try {
+    return await input.engine.generate(
+      {
+        prompt: generated.length ? [...input.prompt, ...generated] : input.prompt,
+        maxNewTokens: maxNewTokens - generated.length,
+        temperature: input.sampling.temperature,
+        topK: input.sampling.topK,
+        topP: input.sampling.topP,
+        repetitionPenalty: input.sampling.repetitionPenalty,
+        seed: input.sampling.seed,
+        ...(input.kvSlot !== undefined ? { kvSlot: input.kvSlot } : {}),
+      },
+      onToken,
+      stop.signal,
+    );
+  } finally {
+    cancel.removeEventListener('abort', abort);
+    preempt?.removeEventListener('abort', abort);
+  }
+}
+
 function finishReason(
-  result: GenerateResult,
+  stopReason: StopReason,
   stoppedByText: boolean,
   cancel: string | undefined,
 ): FinishReason {
-  if (stoppedByText || result.stopReason === 'stop_token') return 'stop';
-  if (result.stopReason === 'cancelled')
+  if (stoppedByText || stopReason === 'stop_token') return 'stop';
+  if (stopReason === 'cancelled')
     return cancel === 'time' ? 'time' : cancel === 'stop' ? 'stop' : 'cancelled';
   return 'length'; // max_tokens, context_full
 }

@@ -38,11 +38,11 @@ import { ChatTemplate } from './chat-template';
 import { fitChat } from './chat-prompt';
 import { buildCompletionPrompt, fitPrompt } from './completion-prompt';
 import { Engine } from './engine';
-import { droppedResult, runGeneration } from './generation';
+import { KV_SLOT, droppedResult, runGeneration } from './generation';
 import type { Logger } from './log';
 import { checkModelFolder, resolveModelPath } from './model-path';
 import { QuantizeService } from './quantize';
-import { Scheduler, type JobKind } from './scheduler';
+import { Scheduler, type JobKind, type JobTurn } from './scheduler';
 import { buildStatus, lastRunOf, modelSummary, type LastRun } from './status';
 import type { ApiBackend, TextPromptParams } from './http/backend';
 import { HttpEndpoint } from './http/endpoint';
@@ -177,6 +177,13 @@ export class SidecarServer implements ApiBackend {
         // 0 means "engine default" in the protocol; the addon wants integers or nothing.
         threads: params.threads > 0 ? Math.floor(params.threads) : 0,
         maxContext: params.maxContext > 0 ? Math.floor(params.maxContext) : undefined,
+        ...(device === 'cuda' && params.offload
+          ? {
+              vramBudgetBytes: Math.floor(params.offload.vramBudgetBytes),
+              cachePolicy: params.offload.cachePolicy,
+              speculativeLoading: params.offload.speculativeLoading,
+            }
+          : {}),
       });
       try {
         this.model = this.prepareModel(dir, engine, params.maxContext);
@@ -273,27 +280,34 @@ export class SidecarServer implements ApiBackend {
 
   private complete(params: CompleteParams, token: CancellationToken): Promise<GenerationResult> {
     checkCompleteParams(params);
-    return this.schedule('complete', params, abortSignalOf(token), (model, signal, sampling) => {
-      const prompt = buildCompletionPrompt(params);
-      const ids = fitPrompt(
-        (text) => model.tokenizer.encode(text, { bos: true }),
-        prompt,
-        promptBudget(model, params),
-      );
-      return runGeneration({
-        engine: model.engine,
-        decode: (x) => model.tokenizer.decode(x),
-        prompt: ids,
-        decodeContext: ids.slice(-3), // continuation: keep the first token's leading space
-        sampling,
-        stops: [...(params.stop ?? []), ...prompt.stops],
-        signal,
-        // Streamed too (protocol: stream notifications carry the streamId), for clients that
-        // show a suggestion as it grows; a client that only awaits the result ignores them.
-        onDelta: (delta) => this.notify(streamNotification, { streamId: params.streamId, delta }),
-        onToken: () => this.statusThrottle.request(),
-      });
-    });
+    return this.schedule(
+      'complete',
+      params,
+      abortSignalOf(token),
+      (model, signal, sampling, turn) => {
+        const prompt = buildCompletionPrompt(params);
+        const ids = fitPrompt(
+          (text) => model.tokenizer.encode(text, { bos: true }),
+          prompt,
+          promptBudget(model, params),
+        );
+        return runGeneration({
+          engine: model.engine,
+          decode: (x) => model.tokenizer.decode(x),
+          prompt: ids,
+          decodeContext: ids.slice(-3), // continuation: keep the first token's leading space
+          sampling,
+          stops: [...(params.stop ?? []), ...prompt.stops],
+          signal,
+          kvSlot: KV_SLOT.complete,
+          turn,
+          // Streamed too (protocol: stream notifications carry the streamId), for clients that
+          // show a suggestion as it grows; a client that only awaits the result ignores them.
+          onDelta: (delta) => this.notify(streamNotification, { streamId: params.streamId, delta }),
+          onToken: () => this.statusThrottle.request(),
+        });
+      },
+    );
   }
 
   /** Also the HTTP endpoint's chat (ApiBackend): one scheduler for editor and API requests. */
@@ -303,7 +317,7 @@ export class SidecarServer implements ApiBackend {
     onDelta: (delta: string) => void,
   ): Promise<GenerationResult> {
     checkChatParams(params);
-    return this.schedule('chat', params, cancel, (model, signal, sampling) => {
+    return this.schedule('chat', params, cancel, (model, signal, sampling, turn) => {
       const template = model.chatTemplate;
       if (!template)
         throw new ResponseError(
@@ -323,6 +337,8 @@ export class SidecarServer implements ApiBackend {
         sampling,
         stops: params.stop ?? [],
         signal,
+        kvSlot: KV_SLOT.chat, // chat and API text share a slot, and are preempted by completions
+        turn,
         onDelta,
         onToken: () => this.statusThrottle.request(),
       });
@@ -339,7 +355,7 @@ export class SidecarServer implements ApiBackend {
     cancel: AbortSignal,
     onDelta: (delta: string) => void,
   ): Promise<GenerationResult> {
-    return this.schedule('chat', params, cancel, (model, signal, sampling) => {
+    return this.schedule('chat', params, cancel, (model, signal, sampling, turn) => {
       const ids =
         typeof params.prompt === 'string'
           ? model.tokenizer.encode(params.prompt, { bos: true })
@@ -365,6 +381,8 @@ export class SidecarServer implements ApiBackend {
         sampling,
         stops: params.stop ?? [],
         signal,
+        kvSlot: KV_SLOT.chat, // chat and API text share a slot, and are preempted by completions
+        turn,
         onDelta,
         onToken: () => this.statusThrottle.request(),
       });
@@ -396,6 +414,7 @@ export class SidecarServer implements ApiBackend {
       model: LoadedModel,
       signal: AbortSignal,
       sampling: SamplingParams,
+      turn: JobTurn,
     ) => Promise<GenerationResult>,
   ): Promise<GenerationResult> {
     const arrived = Date.now();
@@ -409,7 +428,7 @@ export class SidecarServer implements ApiBackend {
     }
     const job = this.scheduler.submit(
       kind,
-      async (signal) => {
+      async (signal, turn) => {
         // The model may have been replaced while this job waited.
         const model = this.model;
         if (!model) return droppedResult('shutdown');
@@ -421,7 +440,7 @@ export class SidecarServer implements ApiBackend {
           if (sampling.timeBudgetMs <= 0) return droppedResult('time');
         }
         try {
-          const result = await run(model, signal, sampling);
+          const result = await run(model, signal, sampling, turn);
           this.last = lastRunOf(result) ?? this.last;
           this.options.log.debug(
             `${kind} ${params.streamId}: ${result.completionTokens} tokens, ${result.finishReason}, ` +

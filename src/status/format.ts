@@ -44,7 +44,8 @@ export function formatMemory(
   c: StatusCounters,
   device: 'cpu' | 'cuda' | undefined,
 ): string | undefined {
-  if (device === 'cuda' && c.vramBudgetBytes > 0) {
+  // The engine's VRAM counters (newer addons) are all zero on the CPU: then RAM is the figure.
+  if ((device === 'cuda' || c.vram) && c.vramBudgetBytes > 0) {
     return `VRAM ${formatBytes(c.vramUsedBytes).replace(/ \w+$/, '')}/${formatBytes(c.vramBudgetBytes)}`;
   }
   if (c.memoryBytes > 0) return `RAM ${formatBytes(c.memoryBytes)}`;
@@ -58,7 +59,7 @@ function countersParts(status: EngineStatus | undefined): string[] {
   const mem = formatMemory(c, status?.model?.device);
   if (mem) parts.push(mem);
   if (c.expertCacheHitRate !== null && c.expertCacheHitRate !== undefined) {
-    parts.push(`hit ${formatPercent(c.expertCacheHitRate)}`);
+    parts.push(`cache hit ${formatPercent(c.expertCacheHitRate)}`);
   }
   if (c.lastTokensPerSecond > 0) parts.push(`${c.lastTokensPerSecond.toFixed(1)} tok/s`);
   return parts;
@@ -112,6 +113,73 @@ export function expertUsageTable(usage: number[][]): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/**
+ * Which experts each layer's cache holds, compact: "L0: 1 4 7 – · L1: 0 2 – –" (– = empty slot),
+ * `perLine` layers to a line (markdown hard breaks between lines). Empty string without a cache.
+ */
+export function cacheOccupancy(slots: number[][], perLine = 4): string {
+  if (!slots.length || slots.every((l) => !l.length)) return '';
+  const layers = slots.map(
+    (l, i) => `L${i}: ${l.length ? l.map((e) => (e < 0 ? '–' : String(e))).join(' ') : '–'}`,
+  );
+  const lines: string[] = [];
+  for (let i = 0; i < layers.length; i += perLine)
+    lines.push(layers.slice(i, i + perLine).join(' · '));
+  return lines.join('  \n');
+}
+
+const ms = (v: number): string => (v >= 100 ? `${Math.round(v)} ms` : `${v.toFixed(1)} ms`);
+
+/** Table rows for the newer engine counters (cache, VRAM by use, KV reuse); only those reported. */
+export function engineCounterRows(c: StatusCounters): string[] {
+  const rows: string[] = [];
+  // An engine without an expert cache (CPU, all resident) reports all zeros: nothing to show.
+  const k =
+    c.cache && (c.cache.hits + c.cache.misses > 0 || c.cache.slots.some((l) => l.length))
+      ? c.cache
+      : undefined;
+  if (k) {
+    rows.push(`| expert cache hits / misses | ${k.hits} / ${k.misses} |`);
+    if (k.cpuComputed !== undefined)
+      rows.push(`| missed experts computed on the CPU | ${k.cpuComputed} |`);
+    const { prefetchIssued: issued, prefetchUsed: used, prefetchWasted: wasted } = k;
+    if (issued !== undefined && used !== undefined) {
+      const precision = issued > 0 ? ` (${formatPercent(used / issued)} used)` : '';
+      rows.push(
+        `| prefetches issued / used${wasted !== undefined ? ' / wasted' : ''} | ${issued} / ${used}${wasted !== undefined ? ` / ${wasted}` : ''}${precision} |`,
+      );
+    }
+    if (k.bytesCopied !== undefined) {
+      // GB/s = the engine's bytes over the engine's copy time (both counters), not an estimate.
+      const time = k.copyMs !== undefined ? ` in ${ms(k.copyMs)}` : '';
+      const rate =
+        k.copyMs !== undefined && k.copyMs > 0
+          ? `, ${(k.bytesCopied / k.copyMs / 1e6).toFixed(1)} GB/s`
+          : '';
+      rows.push(`| expert bytes copied | ${formatBytes(k.bytesCopied)}${time}${rate} |`);
+    }
+    if (k.computeWaitMs !== undefined)
+      rows.push(`| compute waiting for copies | ${ms(k.computeWaitMs)} |`);
+  }
+  const v = c.vram;
+  if (v && (v.budget > 0 || v.dense + v.experts + v.kvCache + v.workspace > 0)) {
+    rows.push(
+      `| VRAM dense / experts / KV / workspace | ${[v.dense, v.experts, v.kvCache, v.workspace].map(formatBytes).join(' / ')} |`,
+    );
+  }
+  if (c.reusedPromptTokens !== undefined)
+    rows.push(`| prompt tokens reused from KV | ${c.reusedPromptTokens} |`);
+  if (c.kvSlotEvictions !== undefined) rows.push(`| KV slot evictions | ${c.kvSlotEvictions} |`);
+  return rows;
+}
+
+function hitRateCell(c: StatusCounters): string {
+  if (c.expertCacheHitRate !== null) return formatPercent(c.expertCacheHitRate);
+  // A cache that has not been asked yet is not "no cache".
+  if (c.cache && c.cache.slots.some((l) => l.length)) return '– (no lookups yet)';
+  return 'no cache (all experts resident)';
+}
+
 export function renderStatus(input: StatusInput): StatusView {
   const h = headline(input);
   const parts = input.state.kind === 'running' ? countersParts(input.status) : [];
@@ -146,10 +214,11 @@ export function renderStatus(input: StatusInput): StatusView {
       rows.push(
         `| VRAM used / budget | ${formatBytes(c.vramUsedBytes)} / ${formatBytes(c.vramBudgetBytes)} |`,
       );
-    rows.push(
-      `| expert cache hit rate | ${c.expertCacheHitRate === null ? 'no cache (all experts resident)' : formatPercent(c.expertCacheHitRate)} |`,
-    );
+    rows.push(`| expert cache hit rate | ${hitRateCell(c)} |`);
+    rows.push(...engineCounterRows(c));
     md.push('', '| counter | value |', '|---|---|', ...rows);
+    const occupancy = cacheOccupancy(c.cache?.slots ?? []);
+    if (occupancy) md.push('', 'Expert cache per layer (expert ids held; – empty):', '', occupancy);
     const table = expertUsageTable(c.expertUsage);
     if (table) md.push('', 'Expert usage per layer (share of routed tokens):', '', table);
   }

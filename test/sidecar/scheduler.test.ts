@@ -4,6 +4,7 @@ import {
   cancelReasonOf,
   type CancelReason,
   type JobKind,
+  type JobTurn,
 } from '../../src/sidecar/scheduler';
 
 /** A job that runs until released (or aborted), recording what happened to it. */
@@ -134,5 +135,210 @@ describe('Scheduler', () => {
     assert.equal(next.started, true);
     next.release();
     assert.equal(await rn.result, 'next:done');
+  });
+
+  describe('preemption', () => {
+    /**
+     * A chat that behaves like runGeneration: on `preempt` it stops "decoding" and pauses; once
+     * resumed it goes on until released. Records the order of events in `log`.
+     */
+    class PausingChat {
+      pauses = 0;
+      resumed = 0;
+      private finish!: (v: string) => void;
+      constructor(
+        readonly name: string,
+        readonly log: string[],
+      ) {}
+      run = (signal: AbortSignal, turn: JobTurn): Promise<string> =>
+        new Promise<string>((resolve) => {
+          this.finish = resolve;
+          this.log.push(`${this.name}:start`);
+          let paused = false;
+          const onPreempt = async () => {
+            this.pauses++;
+            this.log.push(`${this.name}:pause`);
+            paused = true;
+            await turn.pause();
+            paused = false;
+            if (signal.aborted) {
+              this.log.push(`${this.name}:cancelled-while-paused`);
+              resolve(`${this.name}:partial:${String(cancelReasonOf(signal))}`);
+              return;
+            }
+            this.resumed++;
+            this.log.push(`${this.name}:resume`);
+            turn.preempt.addEventListener('abort', () => void onPreempt(), { once: true });
+          };
+          turn.preempt.addEventListener('abort', () => void onPreempt(), { once: true });
+          signal.addEventListener('abort', () => {
+            if (!paused) resolve(`${this.name}:aborted`); // paused: pause() resolves, see above
+          });
+        });
+      release(): void {
+        this.log.push(`${this.name}:done`);
+        this.finish(`${this.name}:done`);
+      }
+    }
+
+    /** A FakeJob that logs its start. */
+    class LoggedJob {
+      private readonly inner: FakeJob;
+      constructor(
+        readonly name: string,
+        readonly log: string[],
+      ) {
+        this.inner = new FakeJob(name);
+      }
+      get started(): boolean {
+        return this.inner.started;
+      }
+      run = (signal: AbortSignal): Promise<string> => {
+        this.log.push(`${this.name}:start`);
+        return this.inner.run(signal);
+      };
+      release(): void {
+        this.inner.release();
+      }
+    }
+    const submitLogged = (s: Scheduler, kind: JobKind, job: LoggedJob) =>
+      s.submit(kind, job.run, (reason) => `${job.name}:dropped:${reason}`);
+
+    it('a completion pauses a running chat, runs, and the chat resumes after it', async () => {
+      const log: string[] = [];
+      const s = new Scheduler();
+      const chat = new PausingChat('chat', log);
+      const comp = new FakeJob('comp');
+      const rChat = s.submit('chat', chat.run, () => 'chat:dropped');
+      const rComp = submit(s, 'complete', comp);
+      await tick();
+      assert.equal(chat.pauses, 1);
+      assert.equal(comp.started, true, 'the completion runs while the chat is paused');
+      assert.equal(chat.resumed, 0);
+      assert.equal(s.busy, true);
+      comp.release();
+      assert.equal(await rComp.result, 'comp:done');
+      await tick();
+      assert.equal(chat.resumed, 1);
+      chat.release();
+      assert.equal(await rChat.result, 'chat:done');
+      assert.deepEqual(log, ['chat:start', 'chat:pause', 'chat:resume', 'chat:done']);
+      assert.equal(s.busy, false);
+    });
+
+    it('the paused chat waits for every completion, and resumes before queued chats', async () => {
+      const log: string[] = [];
+      const s = new Scheduler();
+      const chat = new PausingChat('chat', log);
+      const later = new LoggedJob('later', log);
+      const c1 = new LoggedJob('c1', log);
+      const c2 = new LoggedJob('c2', log);
+      const rChat = s.submit('chat', chat.run, () => 'chat:dropped');
+      const rLater = submitLogged(s, 'chat', later);
+      const r1 = submitLogged(s, 'complete', c1);
+      await tick();
+      const r2 = submitLogged(s, 'complete', c2); // supersedes c1 (running): c1 aborts, c2 runs next
+      assert.equal(await r1.result, 'c1:aborted');
+      await tick();
+      assert.equal(c2.started, true);
+      assert.equal(chat.resumed, 0, 'no resume between two completions');
+      c2.release();
+      await r2.result;
+      await tick();
+      assert.equal(chat.resumed, 1);
+      assert.equal(later.started, false, 'the queued chat waits for the resumed one');
+      // A second preemption of the resumed chat works the same way.
+      const c3 = new LoggedJob('c3', log);
+      const r3 = submitLogged(s, 'complete', c3);
+      await tick();
+      assert.equal(chat.pauses, 2);
+      c3.release();
+      await r3.result;
+      await tick();
+      chat.release();
+      await rChat.result;
+      await tick();
+      assert.equal(later.started, true);
+      later.release();
+      await rLater.result;
+      assert.deepEqual(log, [
+        'chat:start',
+        'chat:pause',
+        'c1:start',
+        'c2:start',
+        'chat:resume',
+        'chat:pause',
+        'c3:start',
+        'chat:resume',
+        'chat:done',
+        'later:start',
+      ]);
+    });
+
+    it('cancelling a paused chat wakes it with its partial result; the completion is unaffected', async () => {
+      const changes: boolean[] = [];
+      const log: string[] = [];
+      const s = new Scheduler({ onBusyChange: (b) => changes.push(b) });
+      const chat = new PausingChat('chat', log);
+      const comp = new FakeJob('comp');
+      const rChat = s.submit('chat', chat.run, () => 'chat:dropped');
+      const rComp = submit(s, 'complete', comp);
+      await tick();
+      rChat.cancel('client');
+      assert.equal(await rChat.result, 'chat:partial:client');
+      assert.equal(comp.abortedWith, undefined);
+      comp.release();
+      assert.equal(await rComp.result, 'comp:done');
+      await tick();
+      assert.equal(chat.resumed, 0);
+      assert.equal(s.busy, false);
+      assert.equal(changes.at(-1), false);
+    });
+
+    it('cancelAll wakes a paused chat too', async () => {
+      const s = new Scheduler();
+      const chat = new PausingChat('chat', []);
+      const comp = new FakeJob('comp');
+      const rChat = s.submit('chat', chat.run, () => 'chat:dropped');
+      const rComp = submit(s, 'complete', comp);
+      await tick();
+      s.cancelAll('shutdown');
+      assert.equal(await rChat.result, 'chat:partial:shutdown');
+      assert.equal(await rComp.result, 'comp:aborted');
+      await tick();
+      assert.equal(s.busy, false);
+    });
+
+    it('completions are superseded, never paused; a chat is never preempted by a chat', async () => {
+      const s = new Scheduler();
+      let completionPreempted = false;
+      const first = s.submit(
+        'complete',
+        (signal, turn) =>
+          new Promise<string>((resolve) => {
+            turn.preempt.addEventListener('abort', () => (completionPreempted = true));
+            signal.addEventListener('abort', () => resolve('first:aborted'));
+          }),
+        () => 'first:dropped',
+      );
+      const second = new FakeJob('second');
+      const rSecond = submit(s, 'complete', second);
+      assert.equal(await first.result, 'first:aborted');
+      assert.equal(completionPreempted, false);
+      second.release();
+      await rSecond.result;
+
+      const chat = new PausingChat('chat', []);
+      const rChat = s.submit('chat', chat.run, () => 'chat:dropped');
+      const other = new FakeJob('other');
+      const rOther = submit(s, 'chat', other);
+      await tick();
+      assert.equal(chat.pauses, 0);
+      chat.release();
+      await rChat.result;
+      await tick();
+      other.release();
+      await rOther.result;
+    });
   });
 });

@@ -19,6 +19,8 @@ const COMMANDS = [
   'localmoe.quantizeModel',
   'localmoe.showServerInfo',
   'localmoe.setRemoteApiKey',
+  'localmoe.runBenchmark',
+  'localmoe.openBenchmarkResults',
 ];
 
 async function api(): Promise<LocalMoeApi> {

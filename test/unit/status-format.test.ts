@@ -6,7 +6,16 @@ import type {
   ModelSummary,
   StatusCounters,
 } from '../../src/protocol';
-import { expertUsageTable, formatBytes, formatMemory, renderStatus } from '../../src/status/format';
+import { buildStatus } from '../../src/sidecar/status';
+import type { EngineCounters, ModelInfo } from '../../src/sidecar/addon-types';
+import {
+  cacheOccupancy,
+  engineCounterRows,
+  expertUsageTable,
+  formatBytes,
+  formatMemory,
+  renderStatus,
+} from '../../src/status/format';
 
 const model: ModelSummary = {
   path: '',
@@ -68,7 +77,7 @@ describe('status formatting', () => {
       { device: 'cuda' },
     );
     const v = renderStatus({ state: running, status: s, completionsEnabled: true });
-    assert.equal(v.text, '$(chip) LocalMoE · VRAM 10.0/12.0 GiB · hit 78% · 12.3 tok/s');
+    assert.equal(v.text, '$(chip) LocalMoE · VRAM 10.0/12.0 GiB · cache hit 78% · 12.3 tok/s');
     assert.match(v.tooltip, /VRAM used \/ budget \| 10\.0 GiB \/ 12\.0 GiB/);
   });
 
@@ -139,5 +148,184 @@ describe('status formatting', () => {
   it('formats memory only from counters', () => {
     assert.equal(formatMemory({ ...counters, memoryBytes: 0 }, 'cpu'), undefined);
     assert.equal(expertUsageTable([]), '');
+  });
+
+  it('formats the per-layer cache occupancy compactly', () => {
+    assert.equal(cacheOccupancy([]), '');
+    assert.equal(cacheOccupancy([[], []]), '');
+    assert.equal(
+      cacheOccupancy([
+        [1, 4, 7],
+        [0, -1, -1],
+      ]),
+      'L0: 1 4 7 · L1: 0 – –',
+    );
+    const five = cacheOccupancy([[0], [1], [2], [3], [4]], 4);
+    assert.equal(five, 'L0: 0 · L1: 1 · L2: 2 · L3: 3  \nL4: 4');
+  });
+
+  it('lists the newer engine counters only when reported', () => {
+    assert.deepEqual(engineCounterRows(counters), []);
+    const rows = engineCounterRows({
+      ...counters,
+      cache: {
+        hits: 90,
+        misses: 10,
+        cpuComputed: 3,
+        prefetchIssued: 20,
+        prefetchUsed: 15,
+        prefetchWasted: 5,
+        bytesCopied: 2e9,
+        copyMs: 50,
+        computeWaitMs: 12.34,
+        slots: [[1, 2]],
+      },
+      vram: {
+        dense: 2 ** 30,
+        experts: 2 ** 31,
+        kvCache: 2 ** 28,
+        workspace: 2 ** 20,
+        budget: 2 ** 33,
+      },
+      reusedPromptTokens: 120,
+      kvSlotEvictions: 2,
+    }).join('\n');
+    assert.match(rows, /expert cache hits \/ misses \| 90 \/ 10 \|/);
+    assert.match(rows, /prefetches issued \/ used \/ wasted \| 20 \/ 15 \/ 5 \(75% used\)/);
+    assert.match(rows, /expert bytes copied \| 1\.9 GiB in 50\.0 ms, 40\.0 GB\/s/);
+    assert.match(rows, /compute waiting for copies \| 12\.3 ms/);
+    assert.match(
+      rows,
+      /VRAM dense \/ experts \/ KV \/ workspace \| 1\.0 GiB \/ 2\.0 GiB \/ 256 MiB \/ 1\.0 MiB/,
+    );
+    assert.match(rows, /prompt tokens reused from KV \| 120/);
+    assert.match(rows, /KV slot evictions \| 2/);
+  });
+
+  describe('with the engine counters of a newer addon (through buildStatus)', () => {
+    const modelInfo = { memoryBytes: 3 * 2 ** 30 } as ModelInfo;
+    const base: EngineCounters = {
+      promptTokens: 10,
+      generatedTokens: 20,
+      prefillMs: 1,
+      decodeMs: 2,
+      expertUsage: [[1, 1]],
+    };
+    const statusOf = (c: Partial<EngineCounters>, device: 'cpu' | 'cuda') =>
+      buildStatus(
+        'ready',
+        'ready',
+        { ...model, device },
+        {
+          info: modelInfo,
+          counters: { ...base, ...c },
+          last: { ttftMs: 80, tokensPerSecond: 12.345 },
+        },
+      );
+    const cache = {
+      hits: 78,
+      misses: 22,
+      cpuComputed: 0,
+      prefetchIssued: 0,
+      prefetchUsed: 0,
+      prefetchWasted: 0,
+      bytesCopied: 0,
+      copyMs: 0,
+      computeWaitMs: 0,
+      slots: [
+        [1, 4, 7],
+        [2, -1, -1],
+      ],
+    };
+    const vram = {
+      dense: 2 * 2 ** 30,
+      experts: 7 * 2 ** 30,
+      kvCache: 2 ** 30,
+      workspace: 0,
+      budget: 12 * 2 ** 30,
+    };
+
+    it('CUDA: VRAM used/budget and cache hit rate in the text, occupancy in the tooltip', () => {
+      const v = renderStatus({
+        state: running,
+        status: statusOf({ cache, vram, reusedPromptTokens: 5, kvSlotEvictions: 0 }, 'cuda'),
+        completionsEnabled: true,
+      });
+      assert.equal(v.text, '$(chip) LocalMoE · VRAM 10.0/12.0 GiB · cache hit 78% · 12.3 tok/s');
+      assert.match(v.tooltip, /L0: 1 4 7 · L1: 2 – –/);
+      assert.match(v.tooltip, /expert cache hit rate \| 78%/);
+      assert.match(v.tooltip, /prompt tokens reused from KV \| 5/);
+    });
+
+    it('CPU: all-zero VRAM and an empty cache show neither figure', () => {
+      const zeroVram = { dense: 0, experts: 0, kvCache: 0, workspace: 0, budget: 0 };
+      const noCache = { ...cache, hits: 0, misses: 0, slots: [] };
+      const v = renderStatus({
+        state: running,
+        status: statusOf({ cache: noCache, vram: zeroVram }, 'cpu'),
+        completionsEnabled: true,
+      });
+      assert.equal(v.text, '$(chip) LocalMoE · RAM 3.0 GiB · 12.3 tok/s');
+      assert.doesNotMatch(v.tooltip, /VRAM/);
+      assert.doesNotMatch(v.tooltip, /Expert cache per layer/);
+      assert.doesNotMatch(v.tooltip, /expert cache hits|prefetches|bytes copied/);
+      assert.match(v.tooltip, /no cache \(all experts resident\)/);
+    });
+
+    it('an addon that leaves out some cache counters: the rest is shown, nothing made up', () => {
+      // As native/addon/convert.cpp reports today: no computeWaitMs.
+      const { computeWaitMs: _omit, ...partial } = {
+        ...cache,
+        prefetchIssued: 8,
+        prefetchUsed: 6,
+        bytesCopied: 2 ** 20,
+        copyMs: 1,
+      };
+      void _omit;
+      const s = statusOf({ cache: partial as EngineCounters['cache'], vram }, 'cuda');
+      assert.ok(s.counters?.cache);
+      assert.equal(s.counters.cache.computeWaitMs, undefined);
+      const v = renderStatus({ state: running, status: s, completionsEnabled: true });
+      assert.match(v.text, /cache hit 78%/);
+      assert.match(v.tooltip, /prefetches issued \/ used \/ wasted \| 8 \/ 6 \/ 0 \(75% used\)/);
+      assert.match(v.tooltip, /expert bytes copied \| 1\.0 MiB in 1\.0 ms, 1\.0 GB\/s/);
+      assert.doesNotMatch(v.tooltip, /compute waiting/);
+      const bare = statusOf({ cache: { hits: 1, misses: 1, slots: [[0]] } }, 'cuda').counters;
+      assert.deepEqual(bare?.cache, { hits: 1, misses: 1, slots: [[0]] });
+      assert.deepEqual(engineCounterRows({ ...counters, cache: bare?.cache }), [
+        '| expert cache hits / misses | 1 / 1 |',
+      ]);
+    });
+
+    it('an older addon (no such counters) and malformed ones add nothing', () => {
+      const older = statusOf({}, 'cuda').counters;
+      assert.ok(older);
+      assert.equal(older.cache, undefined);
+      assert.equal(older.vram, undefined);
+      assert.equal(older.expertCacheHitRate, null);
+      assert.equal(older.vramBudgetBytes, 0);
+      const bad = statusOf(
+        {
+          cache: { ...cache, hits: 'many' } as unknown as EngineCounters['cache'],
+          vram: { dense: 1 } as unknown as EngineCounters['vram'],
+          reusedPromptTokens: -1,
+        },
+        'cuda',
+      ).counters;
+      assert.ok(bad);
+      assert.equal(bad.cache, undefined);
+      assert.equal(bad.vram, undefined);
+      assert.equal(bad.reusedPromptTokens, undefined);
+    });
+
+    it('a cache with no lookups yet is not called "no cache"', () => {
+      const v = renderStatus({
+        state: running,
+        status: statusOf({ cache: { ...cache, hits: 0, misses: 0 }, vram }, 'cuda'),
+        completionsEnabled: true,
+      });
+      assert.doesNotMatch(v.text, /cache hit/);
+      assert.match(v.tooltip, /expert cache hit rate \| – \(no lookups yet\)/);
+    });
   });
 });

@@ -54,6 +54,17 @@ struct LoadOptions {
   int threads = 0;               // 0 = hardware concurrency
   int max_context = 4096;        // KV cache length in tokens (clamped to max_position_embeddings)
   int prefill_chunk = 0;         // tokens per batched prefill step (0 = 128); bounds activation memory
+  int kv_slots = 2;              // KV caches kept for prefix reuse (e.g. 0 = completions, 1 = chat)
+  // Expert offloading (CUDA backend; the CPU backend keeps every expert in RAM and ignores these).
+  // vram_budget: bytes of device memory the engine may use in all (dense weights, KV caches,
+  // workspace and the expert cache); 0 = auto (free memory minus a safety margin), < 0 = no
+  // budget: every expert resident.
+  int64_t vram_budget = -1;
+  int expert_slots = 0;              // > 0: exactly this many cache slots per layer (overrides vram_budget)
+  std::string cache_policy = "lru";  // eviction policy of the per-layer expert cache: lru | lfu | none
+  int prefetch_lookahead = 1;        // speculative loading: layers ahead (0 = off, 1 or 2)
+  int prefetch_guesses = 2;          // experts guessed per look-ahead layer
+  int cpu_expert_layers = 0;         // experts of the last N layers always computed on the CPU
 };
 
 struct SamplingParams {
@@ -70,6 +81,8 @@ struct GenerateRequest {
   SamplingParams sampling;
   std::vector<int32_t> stop_ids;   // generation stops after emitting one of these (EOS is added by default)
   bool stop_at_eos = true;
+  int kv_slot = 0;                 // which KV cache to run in; its longest common prefix is reused (<= prompt - 1)
+  bool reuse_prefix = true;        // false: prefill the whole prompt (for tests and benchmarks)
 };
 
 enum class StopReason { MaxTokens, StopToken, Cancelled, ContextFull };
@@ -78,6 +91,7 @@ struct GenerateResult {
   std::vector<int32_t> tokens;     // generated ids (the stop token included when one ended it)
   StopReason stop_reason = StopReason::MaxTokens;
   int prompt_tokens = 0;
+  int reused_tokens = 0;           // prompt tokens whose KV came from the slot (not prefilled)
   double prefill_ms = 0;           // time to first token = prefill + first sample
   double decode_ms = 0;            // time for the remaining tokens
 };
@@ -90,6 +104,30 @@ struct Counters {
   double decode_ms = 0;
   // expert_usage[l * E + e] = number of tokens layer l routed to expert e.
   std::vector<uint64_t> expert_usage;
+  // KV prefix reuse.
+  uint64_t reused_prompt_tokens = 0;  // prompt tokens served from a KV slot instead of prefilled
+  uint64_t kv_slot_evictions = 0;     // requests that kept < half of what their slot held (new document, reuse off)
+
+  // Expert cache (CUDA offloading). All zero when every expert is resident or on the CPU backend.
+  uint64_t expert_hits = 0;           // needed expert already in its layer's cache
+  uint64_t expert_misses = 0;         // needed expert copied in on demand
+  uint64_t expert_cpu_computed = 0;   // needed expert computed on the CPU instead (hybrid)
+  uint64_t prefetch_issued = 0;       // speculative copies started
+  uint64_t prefetch_used = 0;         // ... whose expert was then needed before eviction
+  uint64_t prefetch_wasted = 0;       // ... evicted (or replaced) without being used
+  uint64_t bytes_copied = 0;          // host -> device expert bytes (demand + prefetch)
+  double copy_ms = 0;                 // time the copy stream was busy copying experts
+  // cache_slots[l] = experts of layer l in its cache now (-1 = empty slot); empty without a cache.
+  std::vector<std::vector<int32_t>> cache_slots;
+
+  // Device memory by category in bytes (CUDA; zero on the CPU backend).
+  struct Memory {
+    uint64_t dense = 0;      // attention, norms, gates, embeddings, lm_head
+    uint64_t experts = 0;    // expert weights resident or in the expert cache
+    uint64_t kv_cache = 0;   // KV caches of all slots
+    uint64_t workspace = 0;  // activations and scratch
+    uint64_t budget = 0;     // the VRAM budget in force (0 = none)
+  } vram;
 };
 
 // Called from the generating thread for each new token; return false to stop generation.
@@ -137,5 +175,15 @@ struct BackendSupport {
   std::string cuda_unavailable_reason;  // empty when CUDA is compiled in and usable
 };
 BackendSupport backend_support();
+
+// The first CUDA GPU (for benchmark reports and the "auto" VRAM budget); empty name when none.
+struct GpuInfo {
+  std::string name;
+  uint64_t memory_bytes = 0;
+  uint64_t free_bytes = 0;
+};
+GpuInfo gpu_info();
+// Measured pinned host -> device copy rate in GB/s (copies of `bytes`, best of a few); 0 without CUDA.
+double measure_h2d_gbps(uint64_t bytes);
 
 }  // namespace lm

@@ -3,6 +3,7 @@
 // and what was seen. Every check asserts something that is false when the feature is broken.
 import fs from 'node:fs';
 import path from 'node:path';
+import { benchmark, benchmarkCancel } from './bench-check.mjs';
 import { descendantsMatching, sleep } from './procs.mjs';
 import {
   runCommand,
@@ -546,4 +547,6 @@ export const CHECKS = [
   { name: 'chat-stop', fn: chatStop, needs: ['status-ready'] },
   { name: 'hostile-markdown', fn: hostileMarkdown },
   { name: 'sidecar-recovery', fn: sidecarRecovery, needs: ['status-ready'] },
+  { name: 'benchmark-cancel', fn: benchmarkCancel },
+  { name: 'benchmark', fn: benchmark },
 ];

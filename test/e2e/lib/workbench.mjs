@@ -16,6 +16,8 @@ export const COMMAND_KEYS = {
   'workbench.action.files.save': 'ctrl+alt+shift+f6',
   'editor.action.inlineSuggest.hide': 'ctrl+alt+shift+f7',
   'workbench.action.closeAuxiliaryBar': 'ctrl+alt+shift+f8',
+  'localmoe.runBenchmark': 'ctrl+alt+shift+f10',
+  'notifications.showList': 'ctrl+alt+shift+f11',
 };
 const QUICK_OPEN_KEY = 'ctrl+alt+shift+f9';
 

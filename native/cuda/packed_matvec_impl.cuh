@@ -1,0 +1,306 @@
+// The packed matvec kernel template and its launchers, instantiated per bit width in
+// packed_matvec_b{2,3,4}.cu (separate files so nvcc compiles them in parallel). See packed_matvec.cu.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include "common/check.h"
+#include "cuda/packed_matvec.h"
+
+namespace lm::cuda {
+
+namespace detail {
+
+constexpr int kRows = 32;    // output rows per block (one per lane)
+constexpr int kSplits = 8;   // warps per block, splitting the input dimension
+constexpr int kThreads = kRows * kSplits;
+template <int BITS> __host__ __device__ constexpr int block_values() { return BITS == 4 ? 128 : 256; }
+template <int BITS> __host__ __device__ constexpr int block_bytes() { return BITS == 3 ? 96 : 64; }
+
+// Inputs staged in shared memory per pass (a multiple of every block size): decode 8192 values
+// (a Mixtral hidden row in one pass, a 14336-wide expert row in two), prefill 2048 values for each
+// of its 8 tokens.
+template <int NT> __host__ __device__ constexpr int chunk() { return NT == 1 ? 8192 : 2048; }
+// Bytes per staged row of 8-bit scale (or zero) codes: whole words, an odd number of them, so the
+// 32 lanes (32 rows) reading the same group hit 32 different banks.
+template <int NT, int GROUP> __host__ __device__ constexpr int staged_row() {
+  return ((chunk<NT>() / GROUP + 3) / 4 * 4) + (((chunk<NT>() / GROUP + 3) / 4) % 2 == 0 ? 4 : 0);
+}
+
+template <int NT, int GROUP>
+constexpr size_t smem_bytes() {
+  return sizeof(float) * (size_t(NT) * chunk<NT>() + size_t(NT) * (chunk<NT>() / GROUP)) +
+         size_t(4) * kRows * staged_row<NT, GROUP>();  // scale + zero codes of w (and up)
+}
+
+__device__ __forceinline__ float half_bits(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
+// ŝ = (min + step·c)·2^−shift and ẑ = min + step·c, exactly as quant::dequant_scale / dequant_zero:
+// a separate multiply and add (no fused rounding), then the exact power-of-two unshift.
+__device__ __forceinline__ float dequant_meta(float mn, float step, uint32_t code) {
+  return __fadd_rn(mn, __fmul_rn(step, float(code)));
+}
+
+// The fp16 (min, step) pairs of a lane's current meta group, reloaded only when it changes: a
+// lane walks its row's groups in order, and a meta group spans 128 or 256 of them.
+struct MetaCache {
+  int64_t m = -1;
+  float smin = 0, sstep = 0, zmin = 0, zstep = 0;
+  __device__ __forceinline__ void at(const PackedMatrix& w, int64_t t) {
+    const int64_t mm = t / w.meta_group;
+    if (mm == m) return;
+    m = mm;
+    smin = half_bits(__ldg(w.scale_meta + 2 * mm)), sstep = half_bits(__ldg(w.scale_meta + 2 * mm + 1));
+    zmin = half_bits(__ldg(w.zero_meta + 2 * mm)), zstep = half_bits(__ldg(w.zero_meta + 2 * mm + 1));
+  }
+};
+
+// The 16 lanes (and for 3-bit the 16 high-bit halves) of one code block.
+template <int BITS>
+struct Block {
+  uint32_t lo[16];
+  uint32_t hi[8];  // 3-bit: 16 uint16, two per word
+  __device__ __forceinline__ void load(const uint8_t* p) {
+    const uint4* v = reinterpret_cast<const uint4*>(p);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const uint4 q = __ldg(v + i);
+      lo[4 * i] = q.x, lo[4 * i + 1] = q.y, lo[4 * i + 2] = q.z, lo[4 * i + 3] = q.w;
+    }
+    if constexpr (BITS == 3) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const uint4 q = __ldg(v + 4 + i);
+        hi[4 * i] = q.x, hi[4 * i + 1] = q.y, hi[4 * i + 2] = q.z, hi[4 * i + 3] = q.w;
+      }
+    }
+  }
+  // Code of slot i, lane l, as a float (exact: codes are < 2^4).
+  __device__ __forceinline__ float code(int i, int l) const {
+    uint32_t q;
+    if constexpr (BITS == 2) q = (lo[l] >> (2 * i)) & 3u;
+    else if constexpr (BITS == 4) q = (lo[l] >> (4 * i)) & 15u;
+    else q = ((lo[l] >> (2 * i)) & 3u) | (((hi[l / 2] >> (16 * (l % 2) + i)) & 1u) << 2);
+    // 2^23 + q as a float, minus 2^23: an exact int -> float without the slow conversion unit.
+    return __uint_as_float(0x4B000000u | q) - 8388608.0f;
+  }
+};
+
+template <int BITS, int GROUP, int NT>
+__global__ void __launch_bounds__(kThreads, 2) packed_matvec_kernel(const __grid_constant__ MatvecLaunch L, const int tile_start1,
+                                                                 const int tile_start2, const int tile_start3,
+                                                                 const int tile_start4, const int tile_start5,
+                                                                 const int tile_start6, const int tile_start7) {
+  extern __shared__ float smem[];
+  constexpr int kChunk = chunk<NT>();
+  float* xs = smem;                        // [NT][kChunk]
+  float* xsum = smem + NT * kChunk;        // [NT][kChunk / GROUP]
+  constexpr int BV = block_values<BITS>(), BB = block_bytes<BITS>(), SPG = GROUP / 16;
+  constexpr int GPB = BV / GROUP;          // groups per code block
+  constexpr int GPC = kChunk / GROUP;      // groups per chunk
+
+  const int starts[kMaxJobs] = {0, tile_start1, tile_start2, tile_start3, tile_start4, tile_start5, tile_start6, tile_start7};
+  int j = 0;
+#pragma unroll
+  for (int i = 1; i < kMaxJobs; ++i)
+    if (i < L.n_jobs && int(blockIdx.x) >= starts[i]) j = i;
+  const MatvecJob& job = L.jobs[j];
+  PackedMatrix w = job.w, up = job.up;
+  const bool pair = job.mode == MatvecMode::SwiGlu;
+  if (job.table != nullptr) {
+    const int slot = job.table_offset + job.ids[job.id_index];
+    const uint8_t* base = job.table[slot];
+    w.unshift = job.unshifts[slot * 3 + job.which];
+    if (pair) up.unshift = job.unshifts[slot * 3 + job.which_up];
+    w.codes = base + job.w_off.codes;
+    w.scale_codes = base + job.w_off.scale_codes;
+    w.zero_codes = base + job.w_off.zero_codes;
+    w.scale_meta = reinterpret_cast<const uint16_t*>(base + job.w_off.scale_meta);
+    w.zero_meta = reinterpret_cast<const uint16_t*>(base + job.w_off.zero_meta);
+    if (pair) {
+      up.codes = base + job.up_off.codes;
+      up.scale_codes = base + job.up_off.scale_codes;
+      up.zero_codes = base + job.up_off.zero_codes;
+      up.scale_meta = reinterpret_cast<const uint16_t*>(base + job.up_off.scale_meta);
+      up.zero_meta = reinterpret_cast<const uint16_t*>(base + job.up_off.zero_meta);
+    }
+  }
+  const int lane = threadIdx.x % 32, split = threadIdx.x / 32;
+  const int r0 = (int(blockIdx.x) - starts[j]) * kRows;  // the block's first row
+  const int row = r0 + lane;
+  const int t0 = int(blockIdx.y) * NT;
+  const int nt = min(NT, L.T - t0);
+  const bool live = row < w.rows;
+  const int K = w.cols;
+  const int64_t gpr = K / GROUP;
+  constexpr int SR = staged_row<NT, GROUP>();
+  uint8_t* staged = reinterpret_cast<uint8_t*>(xsum + NT * GPC);  // [w sc, w zc, up sc, up zc][kRows][SR]
+
+  float acc[NT], acc_up[NT];
+#pragma unroll
+  for (int t = 0; t < NT; ++t) acc[t] = acc_up[t] = 0.0f;
+  MetaCache mw, mu;
+
+  for (int k0 = 0; k0 < K; k0 += kChunk) {
+    const int kc = min(kChunk, K - k0);
+    const int kpad = (kc + BV - 1) / BV * BV;  // through the end of the last code block
+    const int gv = (kc + GROUP - 1) / GROUP;   // groups of the chunk inside the row
+    const int64_t g0 = k0 / GROUP;
+    __syncthreads();  // the previous chunk is consumed
+    for (int i = threadIdx.x; i < NT * kpad; i += kThreads) {
+      const int t = i / kpad, k = i % kpad;
+      xs[t * kChunk + k] = (t < nt && k < kc) ? job.x[int64_t(t0 + t) * job.ldx + k0 + k] : 0.0f;
+    }
+    // The 32 rows' scale and zero codes of this chunk, copied with consecutive threads reading
+    // consecutive bytes of a row (coalesced), so the compute loop reads them from shared memory.
+    const int mats = pair ? 2 : 1;
+    for (int i = threadIdx.x; i < mats * 2 * kRows * gv; i += kThreads) {
+      const int g = i % gv, r = (i / gv) % kRows, a = i / (gv * kRows);  // a: w sc, w zc, up sc, up zc
+      const PackedMatrix& m = a < 2 ? w : up;
+      const uint8_t* src = (a % 2 == 0 ? m.scale_codes : m.zero_codes);
+      staged[(a * kRows + r) * SR + g] = r0 + r < m.rows ? __ldg(src + int64_t(r0 + r) * gpr + g0 + g) : 0;
+    }
+    __syncthreads();
+    const int gc = kpad / GROUP;
+    for (int i = threadIdx.x; i < NT * gc; i += kThreads) {
+      const int t = i / gc, g = i % gc;
+      const float* p = xs + t * kChunk + g * GROUP;
+      float s = 0.0f;
+#pragma unroll
+      for (int k = 0; k < GROUP; ++k) s += p[k];
+      xsum[t * GPC + g] = s;
+    }
+    __syncthreads();
+    if (!live) continue;
+    // Each warp takes a contiguous run of the chunk's code blocks (its lanes walk their rows'
+    // groups in order, so a meta pair is loaded once per meta group).
+    const int nb = kpad / BV;
+    const int b_begin = split * nb / kSplits, b_end = (split + 1) * nb / kSplits;
+    const uint8_t* sc_w = staged + (0 * kRows + lane) * SR;
+    const uint8_t* zc_w = staged + (1 * kRows + lane) * SR;
+    const uint8_t* sc_u = staged + (2 * kRows + lane) * SR;
+    const uint8_t* zc_u = staged + (3 * kRows + lane) * SR;
+    for (int b = b_begin; b < b_end; ++b) {
+      const int kb = b * BV;  // block offset in the chunk
+      const int64_t blk = (k0 + kb) / BV;
+      const int ng = min(GPB, gv - kb / GROUP);  // groups of the block inside the row
+      Block<BITS> cw, cu;
+      cw.load(w.codes + int64_t(row) * w.row_bytes + blk * BB);
+      if (pair) cu.load(up.codes + int64_t(row) * up.row_bytes + blk * BB);
+#pragma unroll 1  // groups of a block: a runtime shift is as cheap, and the kernel stays small
+      for (int gi = 0; gi < ng; ++gi) {
+        const int kg = kb + gi * GROUP;  // group start in the chunk
+        const int gl = kg / GROUP;       // group index in the chunk
+        const int64_t tg = int64_t(row) * gpr + g0 + gl;
+        float d[NT], du[NT];
+#pragma unroll
+        for (int t = 0; t < NT; ++t) d[t] = du[t] = 0.0f;
+#pragma unroll
+        for (int si = 0; si < SPG; ++si) {
+          const int i = gi * SPG + si;
+#pragma unroll
+          for (int l = 0; l < 16; ++l) {
+            const float q = cw.code(i, l);
+            const float qu = pair ? cu.code(i, l) : 0.0f;
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+              const float xv = xs[t * kChunk + kb + 16 * i + l];
+              d[t] = fmaf(q, xv, d[t]);
+              if (pair) du[t] = fmaf(qu, xv, du[t]);
+            }
+          }
+        }
+        mw.at(w, tg);
+        float sv = __fmul_rn(dequant_meta(mw.smin, mw.sstep, sc_w[gl]), w.unshift);
+        float zv = dequant_meta(mw.zmin, mw.zstep, zc_w[gl]);
+#pragma unroll
+        for (int t = 0; t < NT; ++t) acc[t] = fmaf(sv, d[t] - zv * xsum[t * GPC + gl], acc[t]);
+        if (pair) {
+          mu.at(up, tg);
+          sv = __fmul_rn(dequant_meta(mu.smin, mu.sstep, sc_u[gl]), up.unshift);
+          zv = dequant_meta(mu.zmin, mu.zstep, zc_u[gl]);
+#pragma unroll
+          for (int t = 0; t < NT; ++t) acc_up[t] = fmaf(sv, du[t] - zv * xsum[t * GPC + gl], acc_up[t]);
+        }
+      }
+    }
+  }
+
+  // Fixed-order sum of the splits' partials (deterministic), then the epilogue.
+  __syncthreads();
+  float* red = smem;  // [kSplits][2][NT][kRows]
+#pragma unroll
+  for (int t = 0; t < NT; ++t) {
+    red[((split * 2 + 0) * NT + t) * kRows + lane] = acc[t];
+    red[((split * 2 + 1) * NT + t) * kRows + lane] = acc_up[t];
+  }
+  __syncthreads();
+  if (split != 0 || !live) return;
+  for (int t = 0; t < nt; ++t) {
+    float a = 0.0f, u = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kSplits; ++s) {
+      a += red[((s * 2 + 0) * NT + t) * kRows + lane];
+      u += red[((s * 2 + 1) * NT + t) * kRows + lane];
+    }
+    float* out = job.y + int64_t(t0 + t) * job.ldy + row;
+    if (job.mode == MatvecMode::SwiGlu) *out = a / (1.0f + expf(-a)) * u;
+    else if (job.mode == MatvecMode::Accumulate) *out += a;
+    else *out = a;
+  }
+}
+
+template <int BITS, int GROUP, int NT>
+void launch_one(const MatvecLaunch& L, const int* starts, int tiles, cudaStream_t stream) {
+  const dim3 grid(unsigned(tiles), unsigned((L.T + NT - 1) / NT));
+  size_t smem = smem_bytes<NT, GROUP>();
+  const size_t red = sizeof(float) * kSplits * 2 * NT * kRows;
+  if (red > smem) smem = red;
+  packed_matvec_kernel<BITS, GROUP, NT><<<grid, kThreads, smem, stream>>>(
+      L, starts[1], starts[2], starts[3], starts[4], starts[5], starts[6], starts[7]);
+}
+
+template <int BITS, int GROUP>
+void launch_nt(const MatvecLaunch& L, const int* starts, int tiles, cudaStream_t stream) {
+  if (L.T == 1) launch_one<BITS, GROUP, 1>(L, starts, tiles, stream);
+  else launch_one<BITS, GROUP, 8>(L, starts, tiles, stream);
+}
+
+template <int BITS>
+void launch_group(int group, const MatvecLaunch& L, const int* starts, int tiles, cudaStream_t stream) {
+  switch (group) {
+    case 16: launch_nt<BITS, 16>(L, starts, tiles, stream); return;
+    case 32: launch_nt<BITS, 32>(L, starts, tiles, stream); return;
+    case 64: launch_nt<BITS, 64>(L, starts, tiles, stream); return;
+    case 128: launch_nt<BITS, 128>(L, starts, tiles, stream); return;
+  }
+  fail("packed weights with group size ", group, " are not supported on the CUDA backend");
+}
+
+template <int BITS, int GROUP, int NT>
+void set_smem() {
+  size_t smem = smem_bytes<NT, GROUP>();
+  const size_t red = sizeof(float) * kSplits * 2 * NT * kRows;
+  if (red > smem) smem = red;
+  const cudaError_t e = cudaFuncSetAttribute(packed_matvec_kernel<BITS, GROUP, NT>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+  if (e != cudaSuccess) fail("configuring the packed matmul kernels: ", cudaGetErrorString(e));
+}
+
+template <int BITS>
+void init_bits() {
+  set_smem<BITS, 16, 1>(), set_smem<BITS, 16, 8>();
+  set_smem<BITS, 32, 1>(), set_smem<BITS, 32, 8>();
+  set_smem<BITS, 64, 1>(), set_smem<BITS, 64, 8>();
+  set_smem<BITS, 128, 1>(), set_smem<BITS, 128, 8>();
+}
+
+}  // namespace detail
+
+// Per bit width (packed_matvec_b*.cu).
+template <int BITS>
+void launch_bits(int group, const MatvecLaunch& L, const int* starts, int tiles, cudaStream_t stream);
+template <int BITS>
+void init_bits_smem();
+
+}  // namespace lm::cuda

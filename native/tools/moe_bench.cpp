@@ -1,0 +1,363 @@
+// `moe bench`: prefill / time to first token / decode speed of one model under each way of holding
+// its experts, in one run, with the expert-cache counters that explain the numbers. Writes the
+// localmoe.bench/1 JSON the editor's benchmark view reads (written to FILE.tmp, then renamed).
+//
+// Variants: cpu (CPU device: every expert in RAM). CUDA: the budget's own configuration, or with
+// --ablate: naive (no cache: every routed expert copied for every use), lru (cache, no
+// speculation), lru+prefetch (cache + speculative loading), all-resident (no budget; skipped with a
+// note when the model does not fit). Figures per variant are medians over --repeat runs.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "localmoe/engine.h"
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+namespace lm::tools {
+
+const char* const kBenchUsage =
+    "moe bench --model DIR [--device cpu|cuda] [--prompt-len N] [--gen N] [--repeat N] [--threads N]\n"
+    "          [--vram-budget SIZE|auto] [--ablate] [--policy lru|lfu] [--lookahead 0-2] [--guesses N]\n"
+    "          [--context N] [--out FILE.json]\n"
+    "    prefill, time to first token and decode tok/s with the expert-cache counters, per variant\n"
+    "    (CUDA --ablate: naive, lru, lru+prefetch, all-resident); SIZE like 12GiB, 800MiB or bytes.\n"
+    "    Progress on stderr as `progress {json}` lines; a table on stdout; JSON to --out.\n"
+    "moe bench --scenario completion ... (see bench/README.md)";
+
+namespace {
+
+using json = nlohmann::json;
+
+int64_t parse_size(const std::string& s) {
+  if (s == "auto") return 0;
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (...) {
+    throw cli::UsageError("--vram-budget '" + s + "': expected a size like 12GiB, 800MiB, 10GB or auto");
+  }
+  const std::string unit = s.substr(used);
+  double mul = 1;
+  if (unit == "GiB" || unit == "G") mul = double(1ull << 30);
+  else if (unit == "MiB" || unit == "M") mul = double(1ull << 20);
+  else if (unit == "GB") mul = 1e9;
+  else if (unit == "MB") mul = 1e6;
+  else if (!unit.empty()) throw cli::UsageError("--vram-budget '" + s + "': unknown unit '" + unit + "'");
+  if (!(v > 0)) throw cli::UsageError("--vram-budget must be positive or auto");
+  return int64_t(v * mul);
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+uint64_t host_ram() { return uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE)); }
+
+uint64_t rss_bytes() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * uint64_t(sysconf(_SC_PAGE_SIZE));
+}
+
+// Host RAM read bandwidth: `threads` threads each summing their share of a 1 GiB buffer, best of 3.
+double host_read_gbps(int threads) {
+  const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n, 1);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<uint64_t> sums(static_cast<size_t>(threads));  // not sums(size_t(threads)): that declares a function
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        const size_t a = n * size_t(t) / size_t(threads), b = n * size_t(t + 1) / size_t(threads);
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = a; i + 4 <= b; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
+        sums[size_t(t)] = s0 + s1 + s2 + s3;
+      });
+    for (auto& th : pool) th.join();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    uint64_t total = 0;
+    for (uint64_t v : sums) total += v;
+    if (total == 0) return 0;  // keeps the loads alive
+    best = std::max(best, double(n * sizeof(uint64_t)) / s / 1e9);
+  }
+  return best;
+}
+
+struct Variant {
+  std::string name, label;
+  int64_t budget;      // LoadOptions::vram_budget
+  std::string policy;
+  int lookahead;
+};
+
+struct Run {
+  double prefill_tok_s = 0, ttft_ms = 0, decode_tok_s = 0;
+  Counters decode;  // counter deltas over the decode phase
+};
+
+Counters diff(const Counters& b, const Counters& a) {
+  Counters d = b;
+  d.expert_hits -= a.expert_hits;
+  d.expert_misses -= a.expert_misses;
+  d.prefetch_issued -= a.prefetch_issued;
+  d.prefetch_used -= a.prefetch_used;
+  d.prefetch_wasted -= a.prefetch_wasted;
+  d.bytes_copied -= a.bytes_copied;
+  d.copy_ms -= a.copy_ms;
+  return d;
+}
+
+json nullable(double v, bool ok) { return ok && std::isfinite(v) ? json(v) : json(nullptr); }
+
+void progress(int step, int steps, const std::string& what) {
+  std::fprintf(stderr, "progress %s\n", json{{"step", step}, {"steps", steps}, {"what", what}}.dump().c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int cmd_bench(const std::vector<std::string>& argv) {
+  for (size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == "--scenario") {
+      if (argv[i + 1] == "completion") return cmd_bench_completion(argv);
+      throw cli::UsageError("--scenario must be completion");
+    }
+  const cli::Args args(argv,
+                       {"--model", "--device", "--prompt-len", "--gen", "--repeat", "--threads", "--vram-budget",
+                        "--policy", "--lookahead", "--guesses", "--context", "--out"},
+                       {"--ablate"});
+  const std::string model = args.required("--model");
+  const std::string device = args.str("--device", "cpu");
+  if (device != "cpu" && device != "cuda") throw cli::UsageError("--device must be cpu or cuda");
+  const int prompt_len = int(args.integer("--prompt-len", 512, 1, 1 << 20));
+  const int gen = int(args.integer("--gen", 128, 2, 1 << 20));
+  const int repeat = int(args.integer("--repeat", 3, 1, 1000));
+  const int threads = int(args.integer("--threads", 0, 0, 1024));
+  const int lookahead = int(args.integer("--lookahead", 1, 0, 2));
+  const int guesses = int(args.integer("--guesses", 2, 1, 64));
+  const std::string policy = args.str("--policy", "lru");
+  const bool ablate = args.has("--ablate");
+  const bool cuda = device == "cuda";
+  const int64_t budget = args.has("--vram-budget") ? parse_size(args.str("--vram-budget")) : -1;
+  const int context = int(args.integer("--context", prompt_len + gen + 8, 16, 1 << 20));
+  std::string command = "moe bench";
+  for (const std::string& a : argv) command += " " + a;
+  if (args.has("--out")) {
+    const std::filesystem::path out(args.str("--out"));
+    if (out.has_parent_path() && !std::filesystem::is_directory(out.parent_path()))
+      throw Error("--out: folder " + out.parent_path().string() + " does not exist");
+  }
+
+  std::vector<Variant> variants;
+  if (!cuda) {
+    variants.push_back({"cpu", "CPU (all experts in RAM)", -1, "lru", 0});
+  } else if (ablate) {
+    const int64_t b = budget >= 0 ? budget : 0;
+    variants.push_back({"naive", "No cache (copy every routed expert)", b, "none", 0});
+    variants.push_back({"lru", "LRU cache", b, policy, 0});
+    variants.push_back({"lru+prefetch", "LRU cache + speculative loading", b, policy, lookahead});
+    variants.push_back({"all-resident", "All experts resident", -1, policy, 0});
+  } else {
+    variants.push_back({budget < 0 ? "all-resident" : "lru+prefetch",
+                        budget < 0 ? "All experts resident" : "LRU cache + speculative loading", budget, policy,
+                        budget < 0 ? 0 : lookahead});
+  }
+
+  const GpuInfo gpu = gpu_info();
+  const int hw = int(std::thread::hardware_concurrency());
+  const int steps = int(variants.size()) * (repeat + 1) + 1;
+  int step = 0;
+  progress(step++, steps, "measuring transfer peaks");
+  const double h2d = cuda ? measure_h2d_gbps(256ull << 20) : 0;
+  const double host_read = host_read_gbps(threads > 0 ? threads : std::max(1, hw));
+
+  json out_variants = json::array();
+  json model_info;
+  std::string backend;
+  std::printf("%-14s %12s %10s %12s %9s %9s %9s %10s %10s\n", "variant", "prefill t/s", "TTFT ms", "decode t/s",
+              "hit rate", "pf prec", "pf recall", "copy GB/s", "misses/tok");
+  for (const Variant& v : variants) {
+    progress(step++, steps, v.name + " load");
+    LoadOptions o;
+    o.model_dir = model;
+    o.device = cuda ? Device::Cuda : Device::Cpu;
+    o.threads = threads;
+    o.max_context = context;
+    o.kv_slots = 1;
+    o.vram_budget = v.budget;
+    o.cache_policy = v.policy;
+    o.prefetch_lookahead = v.lookahead;
+    o.prefetch_guesses = guesses;
+    std::unique_ptr<Engine> engine;
+    try {
+      engine = Engine::load(o);
+    } catch (const Error& e) {
+      if (v.name != "all-resident" || !ablate) throw;
+      std::fprintf(stderr, "moe bench: all-resident skipped: %s\n", e.what());
+      step += repeat;
+      continue;
+    }
+    const ModelConfig& c = engine->config();
+    backend = engine->backend_name();
+    if (model_info.is_null())
+      model_info = {{"dir", model},
+                    {"name", std::filesystem::path(model).lexically_normal().filename().string()},
+                    {"weights", c.weight_dtype},
+                    {"layers", c.num_layers},
+                    {"experts", c.num_experts},
+                    {"experts_per_token", c.experts_per_token}};
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> tok(3, c.vocab_size - 1);
+    GenerateRequest req;
+    req.prompt.resize(size_t(prompt_len));
+    for (int32_t& t : req.prompt) t = tok(rng);
+    req.max_new_tokens = gen;
+    req.stop_at_eos = false;
+    req.reuse_prefix = false;
+
+    std::vector<Run> runs;
+    for (int r = 0; r < repeat; ++r) {
+      progress(step++, steps, v.name + " run " + std::to_string(r + 1) + "/" + std::to_string(repeat));
+      engine->reset_counters();
+      Counters at_first;
+      bool first = true;
+      const GenerateResult res = engine->generate(req, [&](int32_t) {
+        if (first) at_first = engine->counters();  // decode counters start here
+        first = false;
+        return true;
+      });
+      Run run;
+      run.ttft_ms = res.prefill_ms;
+      run.prefill_tok_s = double(prompt_len) / (res.prefill_ms / 1e3);
+      run.decode_tok_s = double(res.tokens.size() - 1) / (res.decode_ms / 1e3);
+      run.decode = diff(engine->counters(), at_first);
+      runs.push_back(run);
+    }
+    auto med = [&](auto f) {
+      std::vector<double> x;
+      for (const Run& r : runs) x.push_back(f(r));
+      return median(x);
+    };
+    const Counters last = engine->counters();
+    const Counters& d = runs.back().decode;  // cache behaviour of the last run's decode phase
+    const double tokens = double(gen - 1);
+    const double uses = double(d.expert_hits + d.expert_misses);
+    const bool cached = uses > 0;
+    const double hit = cached ? double(d.expert_hits) / uses : double(NAN);
+    const double prec = d.prefetch_issued ? double(d.prefetch_used) / double(d.prefetch_issued) : double(NAN);
+    const double recall = d.prefetch_used + d.expert_misses
+                              ? double(d.prefetch_used) / double(d.prefetch_used + d.expert_misses) : double(NAN);
+    const double copy_gbps = d.copy_ms > 0 ? double(d.bytes_copied) / (d.copy_ms * 1e6) : double(NAN);
+    const double misses_tok = cached ? double(d.expert_misses) / tokens : double(NAN);
+    const double bytes_tok = double(d.bytes_copied) / tokens;
+    const double bound = h2d > 0 && bytes_tok > 0 ? h2d * 1e9 / bytes_tok : double(NAN);
+    json jr = json::array();
+    for (const Run& r : runs)
+      jr.push_back({{"prefill_tok_s", r.prefill_tok_s}, {"ttft_ms", r.ttft_ms}, {"decode_tok_s", r.decode_tok_s}});
+    const uint64_t vram = last.vram.dense + last.vram.experts + last.vram.kv_cache + last.vram.workspace;
+    out_variants.push_back(
+        {{"name", v.name},
+         {"label", v.label},
+         {"prefill_tok_s", med([](const Run& r) { return r.prefill_tok_s; })},
+         {"ttft_ms", med([](const Run& r) { return r.ttft_ms; })},
+         {"decode_tok_s", med([](const Run& r) { return r.decode_tok_s; })},
+         {"runs", jr},
+         {"cache",
+          {{"hit_rate", nullable(hit, cached)},
+           {"prefetch_precision", nullable(prec, true)},
+           {"prefetch_recall", nullable(recall, cached && v.lookahead > 0)},
+           {"copy_gbps", nullable(copy_gbps, true)},
+           {"copy_fraction_of_peak", nullable(copy_gbps / h2d, h2d > 0)},
+           {"misses_per_token", nullable(misses_tok, cached)},
+           {"copied_bytes_per_token", nullable(bytes_tok, cached)},
+           {"transfer_bound_tok_s", nullable(bound, cached)},
+           {"cpu_computed_per_token", nullable(double(d.expert_cpu_computed) / tokens, cached)}}},
+         {"memory", {{"vram_bytes", cuda ? json(vram) : json(nullptr)}, {"host_bytes", rss_bytes()}}}});
+    const json& j = out_variants.back();
+    auto fmt = [](const json& x, int decimals) {
+      if (x.is_null()) return std::string("—");
+      char b[32];
+      std::snprintf(b, sizeof b, "%.*f", decimals, x.get<double>());
+      return std::string(b);
+    };
+    std::printf("%-14s %12.1f %10.1f %12.2f %9s %9s %9s %10s %10s\n", v.name.c_str(), j["prefill_tok_s"].get<double>(),
+                j["ttft_ms"].get<double>(), j["decode_tok_s"].get<double>(), fmt(j["cache"]["hit_rate"], 3).c_str(),
+                fmt(j["cache"]["prefetch_precision"], 3).c_str(), fmt(j["cache"]["prefetch_recall"], 3).c_str(),
+                fmt(j["cache"]["copy_gbps"], 1).c_str(), fmt(j["cache"]["misses_per_token"], 2).c_str());
+    std::fflush(stdout);
+  }
+  progress(steps, steps, "done");
+  if (h2d > 0) std::printf("pinned host->device peak: %.1f GB/s\n", h2d);
+  std::printf("host RAM read (%d threads): %.1f GB/s\n", threads > 0 ? threads : hw, host_read);
+
+  char created[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const json report = {
+      {"schema", "localmoe.bench/1"},
+      {"created", created},
+      {"command", command},
+      {"machine",
+       {{"cpu", cpu_model()},
+        {"cpu_threads", hw},
+        {"host_ram_bytes", host_ram()},
+        {"gpu", gpu.name.empty() ? json(nullptr) : json(gpu.name)},
+        {"gpu_memory_bytes", gpu.name.empty() ? json(nullptr) : json(gpu.memory_bytes)}}},
+      {"model", model_info},
+      {"settings",
+       {{"device", device},
+        {"backend", backend},
+        {"prompt_len", prompt_len},
+        {"gen", gen},
+        {"repeat", repeat},
+        {"vram_budget_bytes", budget >= 0 && cuda ? json(budget) : json(nullptr)},
+        {"threads", threads > 0 ? threads : hw},
+        {"policy", policy},
+        {"lookahead", lookahead},
+        {"guesses", guesses}}},
+      {"peak", {{"h2d_gbps", h2d > 0 ? json(h2d) : json(nullptr)}, {"host_read_gbps", host_read}}},
+      {"variants", out_variants}};
+  if (args.has("--out")) {
+    const std::string path = args.str("--out"), tmp = path + ".tmp";
+    {
+      std::ofstream f(tmp);
+      f << report.dump(2) << "\n";
+      if (!f) throw Error("cannot write " + tmp + ": check the folder is writable and has space");
+    }
+    std::filesystem::rename(tmp, path);
+    std::fprintf(stderr, "moe bench: wrote %s\n", path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace lm::tools

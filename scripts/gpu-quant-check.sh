@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Quantized models on the GPU machine (no Node there): builds `moe` with CUDA, then
+#   1. CUDA vs CPU on the embedded model quantized with each preset: prompt logits (prefill path)
+#      and 48 greedy tokens (decode path, replayed as a CUDA graph);
+#   2. expert offloading: a 2-slot cache (evictions every token), with and without speculative
+#      loading, and the no-cache policy, against all-resident: identical tokens and logits;
+#   3. compute-sanitizer memcheck on the resident (graph) and offloaded paths;
+#   4. optional (BENCH=1): Mixtral-8x7B-shaped synthetic models (`moe synth`) through `moe bench`.
+# Usage: OUT=dir scripts/gpu-quant-check.sh   (PRESETS="paper-2bit 4bit" BENCH=1 BUDGET=12GiB)
+# Logs and bench JSON go to $OUT (few files: the device tool returns at most eight); scratch to $WORK.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=${OUT:-build/gpu-out}
+work=${WORK:-/tmp/localmoe-gpu}
+out=$work/out
+mkdir -p "$results" "$out"
+B=${BUILD_DIR:-build/gpu}
+arch=${LOCALMOE_CUDA_ARCHITECTURES:-native}
+echo "== build (CUDA architectures: $arch)"
+cmake -S "${NATIVE_DIR:-native}" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOCALMOE_CUDA=ON \
+  -DLOCALMOE_CUDA_ARCHITECTURES="$arch" -DLOCALMOE_BUILD_TESTS=OFF >"$results/cmake.log"
+cmake --build "$B" -j"$(nproc)" --target moe >"$results/build.log" 2>&1 || { tail -40 "$results/build.log"; exit 1; }
+moe=$B/moe
+set +e  # from here every step reports and the script goes on; the exit status says if any failed
+
+M=models/localmoe-code-tiny
+ids=1,28705,13,1270,1204,28730,5296,28732,28711,1329,28747,13,2287,3504,307,523,28705,28750,28747
+compare() {  # compare NAME_A NAME_B TOLERANCE: logits and tokens of two runs
+  python3 - "$out" "$1" "$2" "$3" <<'PY'
+import json, sys, numpy as np
+o, a, b, tol = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+la, lb = np.load(f"{o}/logits_{a}.npy"), np.load(f"{o}/logits_{b}.npy")
+ta = json.load(open(f"{o}/run_{a}.json"))["tokens"]; tb = json.load(open(f"{o}/run_{b}.json"))["tokens"]
+d = float(np.abs(la - lb).max()); scale = float(np.abs(la).max())
+ok = d <= tol and ta == tb
+print(f"{a} vs {b}: max |logit diff| = {d:.3g} (max |logit| {scale:.3g}); greedy tokens identical: {ta == tb}"
+      f" -> {'OK' if ok else 'FAIL'}")
+sys.exit(0 if ok else 1)
+PY
+}
+run() {  # run NAME ARGS...: logits of the prompt + 48 greedy tokens
+  local name=$1
+  shift
+  $moe run --model "$@" --prompt-ids $ids --max-new 48 --no-eos-stop --logits-out "$out/logits_$name.npy" \
+    >"$out/run_$name.json"
+}
+
+status=0
+for p in ${PRESETS:-paper-2bit paper-3bit 4bit 2bit-g64}; do
+  q=$work/tiny-$p
+  [ -d "$q" ] || $moe quantize --model $M --out "$q" --preset "$p" >/dev/null
+  echo "== $p: CUDA vs CPU"
+  run "$p-cpu" "$q" --device cpu || status=1
+  run "$p-cuda" "$q" --device cuda || status=1
+  cat "$out/run_$p-cuda.json"; echo
+  compare "$p-cpu" "$p-cuda" 2e-3 || status=1
+  echo "== $p: offloading (2 slots per layer) vs all resident on CUDA"
+  run "$p-slots2" "$q" --device cuda --expert-slots 2 --lookahead 0 || status=1
+  run "$p-slots2-pf" "$q" --device cuda --expert-slots 2 --lookahead 2 --guesses 2 || status=1
+  run "$p-naive" "$q" --device cuda --expert-slots 2 --policy none --lookahead 0 || status=1
+  run "$p-lfu3" "$q" --device cuda --expert-slots 3 --policy lfu --lookahead 1 || status=1
+  for v in slots2 slots2-pf naive lfu3; do
+    compare "$p-cuda" "$p-$v" 0 || status=1
+    python3 -c "import json; print('   ', json.load(open('$out/run_$p-$v.json')).get('expert_cache'))"
+  done
+done
+
+echo "== compute-sanitizer memcheck (paper-2bit: resident + graph, offloaded + speculative)"
+q=$work/tiny-paper-2bit
+for extra in "" "--expert-slots 2 --lookahead 2"; do
+  # shellcheck disable=SC2086
+  compute-sanitizer --tool memcheck --error-exitcode 9 --print-limit 5 \
+    $moe run --device cuda --model "$q" --prompt-ids 1,5,7,9,11,13,17,19,23,29,31 --max-new 12 --no-eos-stop \
+    $extra >/dev/null && echo "memcheck clean: paper-2bit $extra" || { echo "memcheck FAILED: $extra"; status=1; }
+done
+
+if [ "${BENCH:-0}" = 1 ]; then
+  for p in ${BENCH_PRESETS:-paper-2bit}; do
+    s=$work/mixtral-$p
+    if [ ! -d "$s" ]; then
+      echo "== moe synth mixtral-8x7b $p"
+      /usr/bin/time -f "synth: %e s, peak RSS %M KB" $moe synth --shape mixtral-8x7b --preset "$p" --out "$s" 2>&1 | tail -2
+    fi
+    if [ "${PROFILE:-0}" = 1 ]; then
+      echo "== GPU time per op (LOCALMOE_CUDA_TIMING: graphs off), 64-token prompt + 64 decode tokens, $p"
+      pids=$(python3 -c "print(','.join(str(3 + 97 * i % 31000) for i in range(64)))")
+      LOCALMOE_CUDA_TIMING=1 $moe run --model "$s" --device cuda --prompt-ids "$pids" --max-new 64 --no-eos-stop
+      echo
+    fi
+    echo "== moe bench, all resident, $p"
+    $moe bench --model "$s" --device cuda --prompt-len 512 --gen 128 --repeat 3 --out "$results/bench-resident-$p.json" \
+      2> >(grep -v '^progress' >&2)
+    if [ -n "${BUDGET:-}" ]; then
+      echo "== moe bench --ablate, budget $BUDGET, $p"
+      $moe bench --model "$s" --device cuda --prompt-len 512 --gen 64 --repeat 2 --ablate --vram-budget "$BUDGET" \
+        --out "$results/bench-ablate-$p.json" 2> >(grep -v '^progress' >&2)
+    fi
+    [ "${KEEP_SYNTH:-0}" = 1 ] || rm -rf "$s"
+  done
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+exit $status
