@@ -81,7 +81,7 @@ if [ "${BENCH:-0}" = 1 ]; then
       echo "== moe synth mixtral-8x7b $p"
       /usr/bin/time -f "synth: %e s, peak RSS %M KB" $moe synth --shape mixtral-8x7b --preset "$p" --out "$s" 2>&1 | tail -2
     fi
-    if [ "${PROFILE:-0}" = 1 ]; then
+    if [ "${PROFILE:-0}" = 1 ] && [ "$p" = "${ABLATE_PRESET:-paper-2bit}" ]; then
       echo "== GPU time per op (LOCALMOE_CUDA_TIMING: graphs off), 64-token prompt + 64 decode tokens, $p"
       pids=$(python3 -c "print(','.join(str(3 + 97 * i % 31000) for i in range(64)))")
       LOCALMOE_CUDA_TIMING=1 $moe run --model "$s" --device cuda --prompt-ids "$pids" --max-new 64 --no-eos-stop
@@ -90,7 +90,7 @@ if [ "${BENCH:-0}" = 1 ]; then
     echo "== moe bench, all resident, $p"
     $moe bench --model "$s" --device cuda --prompt-len 512 --gen 128 --repeat 3 --out "$results/bench-resident-$p.json" \
       2> >(grep -v '^progress' >&2)
-    if [ -n "${BUDGET:-}" ]; then
+    if [ -n "${BUDGET:-}" ] && [ "$p" = "${ABLATE_PRESET:-paper-2bit}" ]; then
       echo "== moe bench --ablate, budget $BUDGET, $p"
       $moe bench --model "$s" --device cuda --prompt-len 512 --gen 64 --repeat 2 --ablate --vram-budget "$BUDGET" \
         --out "$results/bench-ablate-$p.json" 2> >(grep -v '^progress' >&2)

@@ -100,19 +100,34 @@ __global__ void rmsnorm_kernel(const float* __restrict__ x, const WT* __restrict
   __shared__ float partial[32];
   const float* xr = x + size_t(blockIdx.x) * D;
   float* yr = y + size_t(blockIdx.x) * D;
+  // The row is read once into registers (up to 32 values per thread), so the second pass does
+  // not go back to memory: a decode step runs 65 of these back to back.
+  constexpr int kMax = 32;
+  float v[kMax];
   float ss = 0.0f;
-  for (int i = threadIdx.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
+#pragma unroll
+  for (int j = 0; j < kMax; ++j) {
+    const int i = int(threadIdx.x) + j * int(blockDim.x);
+    v[j] = i < D ? xr[i] : 0.0f;
+    ss += v[j] * v[j];
+  }
+  for (int i = threadIdx.x + kMax * blockDim.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
   ss = warp_sum(ss);
   if (threadIdx.x % kWarp == 0) partial[threadIdx.x / kWarp] = ss;
   __syncthreads();
   if (threadIdx.x < kWarp) {
-    float v = threadIdx.x < blockDim.x / kWarp ? partial[threadIdx.x] : 0.0f;
-    v = warp_sum(v);
-    if (threadIdx.x == 0) partial[0] = v;
+    float p = threadIdx.x < blockDim.x / kWarp ? partial[threadIdx.x] : 0.0f;
+    p = warp_sum(p);
+    if (threadIdx.x == 0) partial[0] = p;
   }
   __syncthreads();
   const float inv = 1.0f / sqrtf(partial[0] / float(D) + eps);
-  for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = to_f32(w[i]) * (xr[i] * inv);
+#pragma unroll
+  for (int j = 0; j < kMax; ++j) {
+    const int i = int(threadIdx.x) + j * int(blockDim.x);
+    if (i < D) yr[i] = to_f32(w[i]) * (v[j] * inv);
+  }
+  for (int i = threadIdx.x + kMax * blockDim.x; i < D; i += blockDim.x) yr[i] = to_f32(w[i]) * (xr[i] * inv);
 }
 
 // rotate_half convention: pairs (i, i + Dh/2) of each head.

@@ -44,14 +44,17 @@ __device__ __forceinline__ float dequant_meta(float mn, float step, uint32_t cod
 // The fp16 (min, step) pairs of a lane's current meta group, reloaded only when it changes: a
 // lane walks its row's groups in order, and a meta group spans 128 or 256 of them.
 struct MetaCache {
-  int64_t m = -1;
+  int lo = 1, hi = 0;  // groups [lo, hi) share the loaded pair (empty at first)
   float smin = 0, sstep = 0, zmin = 0, zstep = 0;
-  __device__ __forceinline__ void at(const PackedMatrix& w, int64_t t) {
-    const int64_t mm = t / w.meta_group;
-    if (mm == m) return;
-    m = mm;
-    smin = half_bits(__ldg(w.scale_meta + 2 * mm)), sstep = half_bits(__ldg(w.scale_meta + 2 * mm + 1));
-    zmin = half_bits(__ldg(w.zero_meta + 2 * mm)), zstep = half_bits(__ldg(w.zero_meta + 2 * mm + 1));
+  // t: row-major group index (< 2^31 for any matrix the format stores). The division runs once
+  // per meta group, not per group: a 64-bit divide costs more than a group's 16 multiply-adds.
+  __device__ __forceinline__ void at(const PackedMatrix& w, int t) {
+    if (t >= lo && t < hi) return;
+    const int m = t / w.meta_group;
+    lo = m * w.meta_group;
+    hi = lo + w.meta_group;
+    smin = half_bits(__ldg(w.scale_meta + 2 * m)), sstep = half_bits(__ldg(w.scale_meta + 2 * m + 1));
+    zmin = half_bits(__ldg(w.zero_meta + 2 * m)), zstep = half_bits(__ldg(w.zero_meta + 2 * m + 1));
   }
 };
 
@@ -147,29 +150,51 @@ __global__ void __launch_bounds__(kThreads, 2) packed_matvec_kernel(const __grid
     const int gv = (kc + GROUP - 1) / GROUP;   // groups of the chunk inside the row
     const int64_t g0 = k0 / GROUP;
     __syncthreads();  // the previous chunk is consumed
-    for (int i = threadIdx.x; i < NT * kpad; i += kThreads) {
-      const int t = i / kpad, k = i % kpad;
-      xs[t * kChunk + k] = (t < nt && k < kc) ? job.x[int64_t(t0 + t) * job.ldx + k0 + k] : 0.0f;
+    // Inputs of the chunk (16-byte loads when aligned; no integer division in these loops: they
+    // run once per block and must stay cheap next to the block's share of the weights).
+    for (int t = 0; t < NT; ++t) {
+      float* dst = xs + t * kChunk;
+      const float* src = job.x + int64_t(t0 + t) * job.ldx + k0;
+      const bool here = t < nt;
+      if (here && kc % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & 15) == 0) {
+        for (int k = 4 * int(threadIdx.x); k < kc; k += 4 * kThreads)
+          *reinterpret_cast<float4*>(dst + k) = __ldg(reinterpret_cast<const float4*>(src + k));
+        for (int k = kc + int(threadIdx.x); k < kpad; k += kThreads) dst[k] = 0.0f;
+      } else {
+        for (int k = threadIdx.x; k < kpad; k += kThreads) dst[k] = here && k < kc ? src[k] : 0.0f;
+      }
     }
     // The 32 rows' scale and zero codes of this chunk, copied with consecutive threads reading
-    // consecutive bytes of a row (coalesced), so the compute loop reads them from shared memory.
-    const int mats = pair ? 2 : 1;
-    for (int i = threadIdx.x; i < mats * 2 * kRows * gv; i += kThreads) {
-      const int g = i % gv, r = (i / gv) % kRows, a = i / (gv * kRows);  // a: w sc, w zc, up sc, up zc
+    // consecutive bytes of a row (coalesced; 16 at a time when aligned), so the compute loop reads
+    // them from shared memory instead of 32 scattered rows per load.
+    for (int a = 0; a < (pair ? 4 : 2); ++a) {  // w scale, w zero, up scale, up zero
       const PackedMatrix& m = a < 2 ? w : up;
-      const uint8_t* src = (a % 2 == 0 ? m.scale_codes : m.zero_codes);
-      staged[(a * kRows + r) * SR + g] = r0 + r < m.rows ? __ldg(src + int64_t(r0 + r) * gpr + g0 + g) : 0;
+      const uint8_t* src = (a % 2 == 0 ? m.scale_codes : m.zero_codes) + int64_t(r0) * gpr + g0;
+      uint8_t* dst = staged + a * kRows * SR;
+      const int rows = min(kRows, m.rows - r0);
+      if (gpr % 16 == 0 && gv % 16 == 0 && (reinterpret_cast<uintptr_t>(src) & 15) == 0) {
+        const int vpr = gv / 16;  // 16-byte vectors per row
+        for (int i = threadIdx.x; i < rows * vpr; i += kThreads) {
+          const int r = i / vpr, c = i - r * vpr;
+          const uint4 v = __ldg(reinterpret_cast<const uint4*>(src + int64_t(r) * gpr) + c);
+          uint32_t* d = reinterpret_cast<uint32_t*>(dst + r * SR + 16 * c);  // SR and 16c are word multiples
+          d[0] = v.x, d[1] = v.y, d[2] = v.z, d[3] = v.w;
+        }
+      } else {
+        for (int r = 0; r < rows; ++r)
+          for (int g = threadIdx.x; g < gv; g += kThreads) dst[r * SR + g] = __ldg(src + int64_t(r) * gpr + g);
+      }
     }
     __syncthreads();
     const int gc = kpad / GROUP;
-    for (int i = threadIdx.x; i < NT * gc; i += kThreads) {
-      const int t = i / gc, g = i % gc;
-      const float* p = xs + t * kChunk + g * GROUP;
-      float s = 0.0f;
+    for (int t = 0; t < NT; ++t)
+      for (int g = threadIdx.x; g < gc; g += kThreads) {
+        const float* p = xs + t * kChunk + g * GROUP;
+        float s = 0.0f;
 #pragma unroll
-      for (int k = 0; k < GROUP; ++k) s += p[k];
-      xsum[t * GPC + g] = s;
-    }
+        for (int k = 0; k < GROUP; ++k) s += p[k];
+        xsum[t * GPC + g] = s;
+      }
     __syncthreads();
     if (!live) continue;
     // Each warp takes a contiguous run of the chunk's code blocks (its lanes walk their rows'
@@ -191,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, 2) packed_matvec_kernel(const __grid
       for (int gi = 0; gi < ng; ++gi) {
         const int kg = kb + gi * GROUP;  // group start in the chunk
         const int gl = kg / GROUP;       // group index in the chunk
-        const int64_t tg = int64_t(row) * gpr + g0 + gl;
+        const int tg = row * int(gpr) + int(g0) + gl;
         float d[NT], du[NT];
 #pragma unroll
         for (int t = 0; t < NT; ++t) d[t] = du[t] = 0.0f;
@@ -199,14 +224,20 @@ __global__ void __launch_bounds__(kThreads, 2) packed_matvec_kernel(const __grid
         for (int si = 0; si < SPG; ++si) {
           const int i = gi * SPG + si;
 #pragma unroll
-          for (int l = 0; l < 16; ++l) {
-            const float q = cw.code(i, l);
-            const float qu = pair ? cu.code(i, l) : 0.0f;
+          for (int l4 = 0; l4 < 4; ++l4) {  // 16 inputs of the slot: 4 broadcast 16-byte reads per token
+            float4 xq[NT];
 #pragma unroll
-            for (int t = 0; t < NT; ++t) {
-              const float xv = xs[t * kChunk + kb + 16 * i + l];
-              d[t] = fmaf(q, xv, d[t]);
-              if (pair) du[t] = fmaf(qu, xv, du[t]);
+            for (int t = 0; t < NT; ++t) xq[t] = *reinterpret_cast<const float4*>(xs + t * kChunk + kb + 16 * i + 4 * l4);
+#pragma unroll
+            for (int c = 0; c < 4; ++c) {
+              const float q = cw.code(i, 4 * l4 + c);
+              const float qu = pair ? cu.code(i, 4 * l4 + c) : 0.0f;
+#pragma unroll
+              for (int t = 0; t < NT; ++t) {
+                const float xv = c == 0 ? xq[t].x : c == 1 ? xq[t].y : c == 2 ? xq[t].z : xq[t].w;
+                d[t] = fmaf(q, xv, d[t]);
+                if (pair) du[t] = fmaf(qu, xv, du[t]);
+              }
             }
           }
         }
