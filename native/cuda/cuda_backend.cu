@@ -87,23 +87,6 @@ struct StepParams {
   int32_t pos = 0;
 };
 
-PackedMatrix matrix_of(const quant::PackedView& v) {
-  PackedMatrix m;
-  m.codes = v.codes;
-  m.scale_codes = v.scale_codes;
-  m.zero_codes = v.zero_codes;
-  m.scale_meta = v.scale_meta;
-  m.zero_meta = v.zero_meta;
-  m.rows = int(v.rows);
-  m.cols = int(v.cols);
-  m.bits = v.spec.bits;
-  m.group = v.spec.group;
-  m.meta_group = v.spec.meta_group;
-  m.row_bytes = int(quant::row_bytes(v.spec.bits, v.cols));
-  m.unshift = quant::scale_unshift(v.scale_shift);
-  return m;
-}
-
 // LOCALMOE_CUDA_TIMING=1: per-op GPU time (events around every op, graphs off), printed to stderr
 // when the backend is destroyed. For finding where a decode step's time goes; never on by default.
 class OpTimer {
@@ -253,7 +236,7 @@ class CudaBackend final : public Backend {
       L.n_jobs = 1;
       L.T = T;
       MatvecJob& j = L.jobs[0];
-      j.w = matrix_of(*w.packed);
+      j.w = packed_matrix(*w.packed);
       j.x = x;
       j.ldx = w.cols;
       j.y = y;

@@ -19,18 +19,6 @@ void check(cudaError_t err, const char* what) {
   fail("CUDA error while ", what, ": ", cudaGetErrorString(err));
 }
 
-PackedMatrix shape_of(const quant::PackedView& v) {
-  PackedMatrix m;
-  m.rows = int(v.rows);
-  m.cols = int(v.cols);
-  m.bits = v.spec.bits;
-  m.group = v.spec.group;
-  m.meta_group = v.spec.meta_group;
-  m.row_bytes = int(quant::row_bytes(v.spec.bits, v.cols));
-  m.unshift = quant::scale_unshift(v.scale_shift);
-  return m;
-}
-
 MatrixOffsets offsets_of(const quant::PackedView& v, const uint8_t* base) {
   auto off = [&](const void* p) { return uint64_t(static_cast<const uint8_t*>(p) - base); };
   return {off(v.codes), off(v.scale_codes), off(v.zero_codes), off(v.scale_meta), off(v.zero_meta)};
@@ -44,6 +32,23 @@ bool same(const PackedMatrix& a, const PackedMatrix& b) {
 bool same(const MatrixOffsets& a, const MatrixOffsets& b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 }  // namespace
+
+PackedMatrix packed_matrix(const quant::PackedView& v) {
+  PackedMatrix m;
+  m.codes = v.codes;
+  m.scale_codes = v.scale_codes;
+  m.zero_codes = v.zero_codes;
+  m.scale_meta = v.scale_meta;
+  m.zero_meta = v.zero_meta;
+  m.rows = int(v.rows);
+  m.cols = int(v.cols);
+  m.bits = v.spec.bits;
+  m.group = v.spec.group;
+  m.meta_group = v.spec.meta_group;
+  m.row_bytes = int(quant::row_bytes(v.spec.bits, v.cols));
+  m.unshift = quant::scale_unshift(v.scale_shift);
+  return m;
+}
 
 PackedMatrix at(const PackedMatrix& shape, const MatrixOffsets& off, const uint8_t* base) {
   PackedMatrix m = shape;
@@ -62,7 +67,7 @@ ExpertLayout expert_layout(const quant::PackedExperts& experts, int layers, int 
       const quant::PackedExpert& pe = experts.get(l, e);
       const quant::ExpertRange& r = experts.range(l, e);
       ExpertLayout x;
-      x.w1 = shape_of(pe.w1), x.w2 = shape_of(pe.w2), x.w3 = shape_of(pe.w3);
+      x.w1 = packed_matrix(pe.w1), x.w2 = packed_matrix(pe.w2), x.w3 = packed_matrix(pe.w3);
       x.o1 = offsets_of(pe.w1, r.data), x.o2 = offsets_of(pe.w2, r.data), x.o3 = offsets_of(pe.w3, r.data);
       x.bytes = r.bytes;
       // Each array is read with 16-byte loads: offsets inside a (4 KiB-aligned) slot must be too.

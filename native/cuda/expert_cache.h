@@ -30,6 +30,8 @@ struct ExpertLayout {
 // Offsets of the experts' arrays; lm::Error when experts differ in layout (mixed presets).
 ExpertLayout expert_layout(const quant::PackedExperts& experts, int layers, int num_experts);
 
+// A packed view as the kernels take it (its pointers as they are: host views give shape only).
+PackedMatrix packed_matrix(const quant::PackedView& v);
 // The matrix of an expert whose range starts at `base` (device pointer).
 PackedMatrix at(const PackedMatrix& shape, const MatrixOffsets& off, const uint8_t* base);
 

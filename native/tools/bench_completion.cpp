@@ -28,6 +28,7 @@
 #include "localmoe/engine.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/machine.h"
 
 namespace lm::tools {
 namespace {
@@ -167,14 +168,6 @@ json summarize(const PassResult& p, int repeat) {
              for (size_t i = 0; i < p.reused.size(); ++i) v.push_back(p.prompt_tokens[i] - p.reused[i]);
              return v;
            }()}};
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
 }
 
 // The 1-minute load average (other work on the machine inflates the timings; recorded with them).

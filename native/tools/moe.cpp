@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   for (const Command& c : kCommands) {
     if (name != c.name) continue;
+    if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+      std::printf("usage:\n  %s\n", c.usage);
+      return 0;
+    }
     try {
       return c.run(args);
     } catch (const lm::cli::UsageError& e) {

@@ -28,6 +28,7 @@
 #include "localmoe/engine.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
+#include "tools/machine.h"
 
 namespace lm::tools {
 
@@ -69,16 +70,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-uint64_t host_ram() { return uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE)); }
 
 uint64_t rss_bytes() {
   std::ifstream f("/proc/self/statm");

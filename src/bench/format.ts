@@ -1,6 +1,7 @@
 // How a benchmark report is shown: one list of metrics (column label, unit, how to print), the
 // header lines (machine / model / settings) and the Markdown export. Pure and browser-safe: the
 // webview's table and the "Copy as Markdown" text print from the same list, so they agree.
+import { formatBytes } from '../status/format';
 import type { BenchReport, BenchVariant } from './report';
 
 export const MISSING = '—';
@@ -27,17 +28,7 @@ export function formatPercent(ratio: number): string {
   return `${(ratio * 100).toFixed(ratio >= 0.995 || ratio === 0 ? 0 : 1)}%`;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = -1;
-  do {
-    v /= 1024;
-    i++;
-  } while (v >= 1024 && i < units.length - 1);
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes };
 
 export const METRICS: readonly Metric[] = [
   { id: 'decode', label: 'decode tok/s', get: (v) => v.decode_tok_s, format: formatRate },

@@ -1,7 +1,7 @@
 // The benchmark panel's HTML shell. Pure (no `vscode`), with the same Content-Security-Policy as the
 // chat view (src/chat/html.ts): only the extension's own script (with the per-load nonce) and
 // stylesheet; no inline styles or handlers. The charts are SVG elements built by the script.
-import { contentSecurityPolicy } from '../chat/html';
+import { contentSecurityPolicy, escapeAttr } from '../chat/html';
 
 export interface BenchHtmlParams {
   cspSource: string;
@@ -9,9 +9,6 @@ export interface BenchHtmlParams {
   scriptUri: string;
   styleUri: string;
 }
-
-const escapeAttr = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function benchHtml(p: BenchHtmlParams): string {
   return `<!DOCTYPE html>

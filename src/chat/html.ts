@@ -21,7 +21,8 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
   ].join('; ');
 }
 
-const escapeAttr = (s: string): string =>
+/** Escapes text for a double-quoted HTML attribute. */
+export const escapeAttr = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function chatHtml(p: ChatHtmlParams): string {
