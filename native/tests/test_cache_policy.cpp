@@ -4,6 +4,7 @@
 
 #include "localmoe/engine.h"
 #include "offload/cache_policy.h"
+#include "offload/trace_sim.h"
 #include "check.h"
 
 using lm::offload::LayerCache;
@@ -79,6 +80,45 @@ void test_parse() {
   CHECK(threw);
 }
 
+// Trace replay: hand-counted misses, the all-slots case, and Belady never worse than LRU/LFU.
+void test_trace_sim() {
+  // 1 layer, 4 experts, top-1: uses 0 1 2 0 1 2 with 2 slots. LRU misses every use (6).
+  const std::vector<std::vector<int32_t>> cyc = {{0}, {1}, {2}, {0}, {1}, {2}};
+  const auto lru = lm::offload::simulate(cyc, 1, 4, 1, {2}, Policy::Lru);
+  CHECK(lru.misses == 6 && lru.hits == 0);
+  // Belady: t2 loads 2 evicting 1 (next use t4) over 0 (t3); t3 hits 0; t4 loads 1 evicting 0
+  // (never again) ; t5 hits 2: misses 0,1,2,1 = 4, hits 2.
+  const auto opt = lm::offload::simulate_optimal(cyc, 1, 4, 1, {2});
+  CHECK(opt.misses == 4 && opt.hits == 2);
+  const auto none = lm::offload::simulate(cyc, 1, 4, 1, {2}, Policy::None);
+  CHECK(none.misses == 6);
+
+  // 2 layers, 8 experts, top-2, pseudo-random trace.
+  std::vector<std::vector<int32_t>> t;
+  uint32_t x = 12345;
+  for (int i = 0; i < 400; ++i) {
+    std::vector<int32_t> row;
+    for (int l = 0; l < 2; ++l) {
+      x = x * 1664525u + 1013904223u;
+      const int a = int((x >> 16) % 8);
+      x = x * 1664525u + 1013904223u;
+      const int b = (a + 1 + int((x >> 16) % 7)) % 8;  // distinct from a
+      row.push_back(a);
+      row.push_back(b);
+    }
+    t.push_back(row);
+  }
+  const auto all = lm::offload::simulate(t, 2, 8, 2, {8, 8}, Policy::Lru);
+  CHECK(all.misses == 16);  // every (layer, expert) once
+  for (int s = 2; s <= 8; ++s) {
+    const auto l = lm::offload::simulate(t, 2, 8, 2, {s, s}, Policy::Lru);
+    const auto f = lm::offload::simulate(t, 2, 8, 2, {s, s}, Policy::Lfu);
+    const auto o = lm::offload::simulate_optimal(t, 2, 8, 2, {s, s});
+    CHECK(o.misses <= l.misses && o.misses <= f.misses);
+    CHECK(l.hits + l.misses == 1600 && o.hits + o.misses == 1600);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -88,5 +128,6 @@ int main() {
   test_none_policy_clear();
   test_split_slots();
   test_parse();
+  test_trace_sim();
   return lm_test::finish("test_cache_policy");
 }

@@ -64,5 +64,15 @@ grep -q '"schema": "localmoe.bench-completion/1"' "$TMP/bc.json" || { echo "FAIL
 [ ! -e "$TMP/bc.json.tmp" ] || { echo "FAIL: bench completion left its .tmp"; fail=1; }
 expect 1 "$MOE" bench --scenario completion --model "$ROOT/models/localmoe-code-tiny" --trace "$TMP/none.json"
 grep -q "make-completion-trace.mjs" "$TMP/err" || { echo "FAIL: missing trace message"; cat "$TMP/err"; fail=1; }
+# moe run --record-routing + moe bench --routing-trace (issue #8): a trace of every token's experts,
+# replayed through the cache policies; with every expert cached only first uses miss.
+expect 0 "$MOE" run --model "$FIX" --prompt-ids 1,161,281 --max-new 6 --no-eos-stop --record-routing "$TMP/rt.json"
+grep -q '"schema":"localmoe.routing-trace/1"' "$TMP/rt.json" || { echo "FAIL: routing trace schema"; fail=1; }
+expect 0 "$MOE" bench --routing-trace "$TMP/rt.json" --out "$TMP/br.json"
+grep -q '"schema": "localmoe.bench-routing/1"' "$TMP/br.json" || { echo "FAIL: bench routing schema"; cat "$TMP/br.json"; fail=1; }
+grep -q '"optimal"' "$TMP/br.json" || { echo "FAIL: bench routing rows"; fail=1; }
+echo '{"schema":"other"}' >"$TMP/rt-bad.json"
+expect 1 "$MOE" bench --routing-trace "$TMP/rt-bad.json"
+grep -q "record one with moe run --record-routing" "$TMP/err" || { echo "FAIL: bad trace message"; cat "$TMP/err"; fail=1; }
 [ $fail -eq 0 ] && echo "test_cli: all checks passed"
 exit $fail

@@ -17,6 +17,8 @@ int cmd_synth(const std::vector<std::string>& args);  // moe_synth.cpp
 extern const char* const kSynthUsage;
 int cmd_bench(const std::vector<std::string>& args);  // moe_bench.cpp
 extern const char* const kBenchUsage;
+// `moe bench --routing-trace` (bench_routing.cpp).
+int cmd_bench_routing(const std::vector<std::string>& args);
 // `moe bench --scenario completion` (bench_completion.cpp).
 int cmd_bench_completion(const std::vector<std::string>& args);
 

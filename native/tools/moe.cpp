@@ -25,9 +25,10 @@ const Command kCommands[] = {
      "        [--top-p P] [--repetition-penalty R] [--seed S] [--threads N] [--context N]\n"
      "        [--prefill-chunk N] [--stop-ids 2,13] [--no-eos-stop] [--logits-out FILE.npy]\n"
      "        [--device cpu|cuda] [--expert-slots N] [--vram-budget-mib N] [--policy lru|lfu|none]\n"
-     "        [--lookahead 0-2] [--guesses N]\n"
+     "        [--lookahead 0-2] [--guesses N] [--record-routing FILE.json]\n"
      "    prefill the prompt ids, decode up to N tokens (default 16), print one JSON line;\n"
-     "    --logits-out writes float32 logits of every prompt position as .npy [T, vocab]",
+     "    --logits-out writes float32 logits of every prompt position as .npy [T, vocab];\n"
+     "    --record-routing writes the experts chosen per token and layer (for moe bench --routing-trace)",
      lm::tools::cmd_run},
     {"info",
      "moe info --model DIR [--tensors]\n"

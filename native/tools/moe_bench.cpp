@@ -39,6 +39,9 @@ const char* const kBenchUsage =
     "    prefill, time to first token and decode tok/s with the expert-cache counters, per variant\n"
     "    (CUDA --ablate: naive, lru, lru+prefetch, all-resident); SIZE like 12GiB, 800MiB or bytes.\n"
     "    Progress on stderr as `progress {json}` lines; a table on stdout; JSON to --out.\n"
+    "moe bench --routing-trace TRACE.json [--out FILE.json]\n"
+    "    replay recorded expert choices (moe run --record-routing) through the cache policies at\n"
+    "    every slot count, with Belady's optimal policy as the bound\n"
     "moe bench --scenario completion ... (see bench/README.md)";
 
 namespace {
@@ -138,6 +141,8 @@ void progress(int step, int steps, const std::string& what) {
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& argv) {
+  for (size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == "--routing-trace") return cmd_bench_routing(argv);
   for (size_t i = 0; i + 1 < argv.size(); ++i)
     if (argv[i] == "--scenario") {
       if (argv[i + 1] == "completion") return cmd_bench_completion(argv);

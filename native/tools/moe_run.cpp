@@ -1,5 +1,7 @@
 // `moe run`: prefill + decode from token ids; prints one JSON line with tokens and timings.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -11,12 +13,35 @@
 
 namespace lm::tools {
 
+namespace {
+
+// The experts chosen per token and layer during generate (prompt and generated tokens), as the
+// localmoe.routing-trace/1 JSON that `moe bench --routing-trace` replays.
+void write_routing_trace(const std::string& path, const Engine& engine, const std::string& model) {
+  const ModelConfig& c = engine.config();
+  nlohmann::json trace = {{"schema", "localmoe.routing-trace/1"},
+                          {"model", model},
+                          {"layers", c.num_layers},
+                          {"experts", c.num_experts},
+                          {"experts_per_token", c.experts_per_token},
+                          {"tokens", engine.routing()}};
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << trace.dump() << "\n";
+    if (!f) throw Error("cannot write " + tmp + ": check the folder exists and is writable");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
 int cmd_run(const std::vector<std::string>& argv) {
   const cli::Args args(argv,
                        {"--model", "--prompt-ids", "--max-new", "--temperature", "--top-k", "--top-p",
                         "--repetition-penalty", "--seed", "--threads", "--context", "--prefill-chunk",
                         "--stop-ids", "--logits-out", "--device", "--expert-slots", "--policy", "--lookahead",
-                        "--guesses", "--vram-budget-mib"},
+                        "--guesses", "--vram-budget-mib", "--record-routing"},
                        {"--no-eos-stop"});
   LoadOptions load;
   load.model_dir = args.required("--model");
@@ -53,7 +78,9 @@ int cmd_run(const std::vector<std::string>& argv) {
                   {int64_t(req.prompt.size()), int64_t(engine->config().vocab_size)});
   }
   GenerateResult r;
+  if (args.has("--record-routing")) engine->set_record_routing(true);
   if (req.max_new_tokens > 0 || !args.has("--logits-out")) r = engine->generate(req, nullptr);
+  if (args.has("--record-routing")) write_routing_trace(args.str("--record-routing"), *engine, args.str("--model"));
   const double prefill_tok_s = r.prefill_ms > 0 ? r.prompt_tokens / (r.prefill_ms / 1000.0) : 0.0;
   // decode_ms covers the tokens after the first (the first is part of time-to-first-token).
   const size_t decoded = r.tokens.size() > 1 ? r.tokens.size() - 1 : 0;
