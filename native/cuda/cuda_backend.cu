@@ -490,7 +490,8 @@ class CudaBackend final : public Backend {
 
   StepParams* step_dev() { return static_cast<StepParams*>(step_dev_.p); }
   const int* pos_ptr() { return capturing_ ? &step_dev()->pos : nullptr; }
-  bool graph_fits(int pos) const { return size_t(128 + pos + 1) * sizeof(float) <= size_t(max_smem_); }
+  // A recorded step's attention keeps head_dim + pos + 1 scores in shared memory (head_dim <= 256).
+  bool graph_fits(int pos) const { return size_t(256 + pos + 1) * sizeof(float) <= size_t(max_smem_); }
 
   void* upload(const void* host, size_t bytes, MemoryKind kind) {
     void* p = nullptr;

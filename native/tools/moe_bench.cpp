@@ -198,6 +198,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
   const double host_read = host_read_gbps(threads > 0 ? threads : std::max(1, hw));
 
   json out_variants = json::array();
+  std::vector<std::string> notes;  // variants that could not run, and why (shown by the editor's view)
   json model_info;
   std::string backend;
   std::printf("%-14s %12s %10s %12s %9s %9s %9s %10s %10s\n", "variant", "prefill t/s", "TTFT ms", "decode t/s",
@@ -220,6 +221,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
     } catch (const Error& e) {
       if (v.name != "all-resident" || !ablate) throw;
       std::fprintf(stderr, "moe bench: all-resident skipped: %s\n", e.what());
+      notes.push_back(std::string("all-resident skipped: ") + e.what());
       step += repeat;
       continue;
     }
@@ -342,7 +344,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
         {"lookahead", lookahead},
         {"guesses", guesses}}},
       {"peak", {{"h2d_gbps", h2d > 0 ? json(h2d) : json(nullptr)}, {"host_read_gbps", host_read}}},
-      {"variants", out_variants}};
+      {"variants", out_variants},
+      {"notes", notes}};
   if (args.has("--out")) {
     const std::string path = args.str("--out"), tmp = path + ".tmp";
     {

@@ -147,6 +147,9 @@ export function headerRows(r: BenchReport): { group: string; rows: [string, stri
         ['Run', `${r.created}`],
       ],
     },
+    ...(r.notes.length > 0
+      ? [{ group: 'Notes', rows: r.notes.map((n, i) => [`${i + 1}`, n] as [string, string]) }]
+      : []),
   ];
 }
 

@@ -71,6 +71,8 @@ export interface BenchReport {
   };
   peak: { h2d_gbps: number | null; host_read_gbps: number | null };
   variants: BenchVariant[];
+  /** Variants the CLI could not run and why (e.g. all-resident when the model does not fit). */
+  notes: string[];
 }
 
 export type BenchParse = { ok: true; report: BenchReport } | { ok: false; error: string };
@@ -203,6 +205,7 @@ export function validateBenchReport(raw: unknown): BenchParse {
         host_read_gbps: num(peak, 'host_read_gbps', 'peak.'),
       },
       variants: raw.variants.map(variant),
+      notes: Array.isArray(raw.notes) ? raw.notes.filter((n): n is string => typeof n === 'string') : [],
     };
     return { ok: true, report };
   } catch (e) {

@@ -17,6 +17,30 @@ function parsed(name: string): BenchReport {
 }
 
 describe('bench report parsing', () => {
+  it('reads a real H100 run of the CLI (bench/results) and its notes', () => {
+    const text = fs.readFileSync(
+      path.join(repoRoot(), 'bench/results/2026-11-25-h100-cuda-ablate-paper-2bit.json'),
+      'utf8',
+    );
+    const r = parseBenchReport(text);
+    assert.ok(r.ok, r.ok ? '' : r.error);
+    if (!r.ok) return;
+    assert.deepEqual(
+      r.report.variants.map((v) => v.name),
+      ['naive', 'lru', 'lru+prefetch', 'all-resident'],
+    );
+    assert.deepEqual(r.report.notes, []);
+    assert.equal(headerRows(r.report).find((g) => g.group === 'Notes'), undefined);
+    const withNote = parseBenchReport(
+      JSON.stringify({ ...JSON.parse(text), notes: ['all-resident skipped: out of GPU memory', 7] }),
+    );
+    assert.ok(withNote.ok);
+    if (!withNote.ok) return;
+    assert.deepEqual(withNote.report.notes, ['all-resident skipped: out of GPU memory']);
+    const notes = headerRows(withNote.report).find((g) => g.group === 'Notes');
+    assert.deepEqual(notes?.rows, [['1', 'all-resident skipped: out of GPU memory']]);
+  });
+
   it('reads the CPU fixture: one variant, nulls kept as null', () => {
     const r = parsed('bench-cpu.json');
     assert.equal(r.model.name, 'localmoe-code-tiny');
