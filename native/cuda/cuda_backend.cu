@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "cuda/cuda_check.h"
 #include "cuda/expert_cache.h"
 #include "cuda/kernels.cuh"
 #include "cuda/packed_matvec.h"
@@ -27,14 +28,6 @@
 namespace lm::cuda {
 
 namespace {
-
-void check(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  if (err == cudaErrorMemoryAllocation)
-    fail("out of GPU memory while ", what,
-         ": use a smaller model or context, a smaller VRAM budget, or the CPU device");
-  fail("CUDA error while ", what, ": ", cudaGetErrorString(err));
-}
 
 #define LM_CUDA(call, what) check((call), (what))
 
@@ -359,6 +352,9 @@ class CudaBackend final : public Backend {
     h_w_.alloc(size_t(C_) * size_t(K_));
     h_guess_.alloc(2 * size_t(E_));
     h_stage_.alloc(size_t(E_) * size_t(C_) * 2);
+    all_experts_.resize(size_t(E_));
+    for (int e = 0; e < E_; ++e) all_experts_[size_t(e)] = e;
+    usage_host_.resize(size_t(L_) * size_t(E_));
 
     // Slots: all experts when there is no budget; otherwise what the budget leaves after everything
     // allocated so far, with a margin for the CUDA context's own allocations.
@@ -405,7 +401,7 @@ class CudaBackend final : public Backend {
 
   void collect_expert_usage(uint64_t* usage) override {
     if (!cache_) return;
-    std::vector<unsigned long long> u(size_t(L_) * size_t(E_));
+    std::vector<unsigned long long>& u = usage_host_;
     LM_CUDA(cudaMemcpyAsync(u.data(), d_usage_, u.size() * 8, cudaMemcpyDeviceToHost, stream_), "reading counters");
     LM_CUDA(cudaMemsetAsync(d_usage_, 0, u.size() * 8, stream_), "clearing counters");
     LM_CUDA(cudaStreamSynchronize(stream_), "reading counters");
@@ -600,7 +596,7 @@ class CudaBackend final : public Backend {
             "staging routing");
     zero(d_moe_, size_t(T) * size_t(D_));
     const bool resident = cache_->all_resident();
-    const int wave = resident ? E_ : cache_slots(l);
+    const int wave = resident ? E_ : cache_->slots(l);
     const ExpertLayout& x = cache_->layout();
     for (size_t w0 = 0; w0 < needed.size(); w0 += size_t(wave)) {
       const int n = int(std::min(needed.size() - w0, size_t(wave)));
@@ -637,14 +633,8 @@ class CudaBackend final : public Backend {
     }
     add(a.x, d_moe_, size_t(T) * size_t(D_));
     // The next layer will need most of its experts too: start their copies behind this compute.
-    if (!resident && l + 1 < L_) {
-      std::vector<int32_t> all(static_cast<size_t>(E_));
-      for (int e = 0; e < E_; ++e) all[size_t(e)] = e;
-      cache_->prefetch(l + 1, all.data(), std::min(E_, cache_slots(l + 1)), false);
-    }
+    if (!resident && l + 1 < L_) cache_->prefetch(l + 1, all_experts_.data(), cache_->slots(l + 1), false);
   }
-
-  int cache_slots(int layer) const { return int(cache_->contents()[size_t(layer)].size()); }
 
   // Indices of the n largest logits (ties: lower index), descending.
   int top_ids(const float* logits, int32_t* out, int n) const {
@@ -705,6 +695,8 @@ class CudaBackend final : public Backend {
   Pinned<int32_t> h_stage_;
   std::vector<int> count_;
   std::vector<int32_t> needed_;
+  std::vector<int32_t> all_experts_;            // 0..E-1 (prefill loads a whole layer ahead)
+  std::vector<unsigned long long> usage_host_;  // [L * E] staging for collect_expert_usage
 
   // Decode graphs.
   Pinned<StepParams> step_host_;

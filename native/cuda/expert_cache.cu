@@ -1,6 +1,8 @@
 // ExpertCache: see expert_cache.h.
 #include "cuda/expert_cache.h"
 
+#include "cuda/cuda_check.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -12,11 +14,9 @@ namespace lm::cuda {
 
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return;
-  if (err == cudaErrorMemoryAllocation)
-    fail("out of GPU memory while ", what, ": set a smaller VRAM budget (--vram-budget / localmoe.vramBudget)");
-  fail("CUDA error while ", what, ": ", cudaGetErrorString(err));
+// Out of memory here means the expert cache did not fit: the budget is what to change.
+void vram_check(cudaError_t err, const char* what) {
+  check(err, what, "set a smaller VRAM budget (--vram-budget / localmoe.vramBudget)");
 }
 
 MatrixOffsets offsets_of(const quant::PackedView& v, const uint8_t* base) {
@@ -99,10 +99,10 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
     caches_.emplace_back(num_experts, slots[size_t(l)], policy);
   }
   device_bytes_ = uint64_t(total) * layout_.bytes + uint64_t(layers) * uint64_t(num_experts) * sizeof(void*);
-  check(cudaMalloc(&d_slots_, uint64_t(total) * layout_.bytes), "allocating the expert cache");
-  check(cudaMalloc(reinterpret_cast<void**>(&d_table_), size_t(layers) * size_t(num_experts) * sizeof(void*)),
+  vram_check(cudaMalloc(&d_slots_, uint64_t(total) * layout_.bytes), "allocating the expert cache");
+  vram_check(cudaMalloc(reinterpret_cast<void**>(&d_table_), size_t(layers) * size_t(num_experts) * sizeof(void*)),
         "allocating the expert table");
-  check(cudaHostAlloc(reinterpret_cast<void**>(&h_table_), size_t(layers) * size_t(num_experts) * sizeof(void*),
+  vram_check(cudaHostAlloc(reinterpret_cast<void**>(&h_table_), size_t(layers) * size_t(num_experts) * sizeof(void*),
                       cudaHostAllocDefault),
         "allocating the expert table");
   std::fill(h_table_, h_table_ + size_t(layers) * size_t(num_experts), nullptr);
@@ -115,15 +115,15 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
       u[1] = quant::scale_unshift(pe.w2.scale_shift);
       u[2] = quant::scale_unshift(pe.w3.scale_shift);
     }
-  check(cudaMalloc(reinterpret_cast<void**>(&d_unshift_), unshift_.size() * sizeof(float)), "allocating the expert table");
-  check(cudaMemcpy(d_unshift_, unshift_.data(), unshift_.size() * sizeof(float), cudaMemcpyHostToDevice),
+  vram_check(cudaMalloc(reinterpret_cast<void**>(&d_unshift_), unshift_.size() * sizeof(float)), "allocating the expert table");
+  vram_check(cudaMemcpy(d_unshift_, unshift_.data(), unshift_.size() * sizeof(float), cudaMemcpyHostToDevice),
         "uploading the expert table");
-  check(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "creating the copy stream");
+  vram_check(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "creating the copy stream");
   slots_.resize(size_t(total));
   for (Slot& s : slots_) {
-    check(cudaEventCreate(&s.ready), "creating events");
-    check(cudaEventCreate(&s.started), "creating events");
-    check(cudaEventCreateWithFlags(&s.released, cudaEventDisableTiming), "creating events");
+    vram_check(cudaEventCreate(&s.ready), "creating events");
+    vram_check(cudaEventCreate(&s.started), "creating events");
+    vram_check(cudaEventCreateWithFlags(&s.released, cudaEventDisableTiming), "creating events");
   }
 
   if (all_resident_) {
@@ -133,7 +133,7 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
         const auto [s, evicted] = caches_[size_t(l)].assign(e, nullptr, 0);
         (void)evicted;
         const quant::ExpertRange& r = experts.range(l, e);
-        check(cudaMemcpy(const_cast<uint8_t*>(slot_ptr(l, s)), r.data, r.bytes, cudaMemcpyHostToDevice),
+        vram_check(cudaMemcpy(const_cast<uint8_t*>(slot_ptr(l, s)), r.data, r.bytes, cudaMemcpyHostToDevice),
               "uploading experts");
         release_mapped(r.data, r.bytes);  // the page cache need not hold a second copy
         h_table_[size_t(l) * size_t(num_experts) + size_t(e)] = slot_ptr(l, s);
@@ -162,7 +162,7 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
                    double(store) / 1e9);
     }
   }
-  check(cudaMemcpy(d_table_, h_table_, size_t(layers) * size_t(num_experts) * sizeof(void*), cudaMemcpyHostToDevice),
+  vram_check(cudaMemcpy(d_table_, h_table_, size_t(layers) * size_t(num_experts) * sizeof(void*), cudaMemcpyHostToDevice),
         "uploading the expert table");
 }
 
@@ -192,11 +192,14 @@ const uint8_t* ExpertCache::base(int layer, int expert) const {
   return slot_ptr(layer, s);
 }
 
-void ExpertCache::harvest(Slot& s) {
+void ExpertCache::harvest(Slot& s, bool wait) {
   if (!s.timing_pending) return;
-  check(cudaEventSynchronize(s.ready), "timing an expert copy");
+  // Counters are read every ~100 ms while tokens stream: never wait there for a copy in flight
+  // (its time is counted once it has finished).
+  if (!wait && cudaEventQuery(s.ready) == cudaErrorNotReady) return;
+  vram_check(cudaEventSynchronize(s.ready), "timing an expert copy");
   float ms = 0;
-  check(cudaEventElapsedTime(&ms, s.started, s.ready), "timing an expert copy");
+  vram_check(cudaEventElapsedTime(&ms, s.started, s.ready), "timing an expert copy");
   stats_.copy_ms += double(ms);
   s.timing_pending = false;
 }
@@ -212,14 +215,14 @@ int ExpertCache::load(int layer, int expert, const int32_t* keep, int n_keep, bo
     if (sl.prefetched && !sl.used) ++stats_.prefetch_wasted;
     h_table_[size_t(layer) * size_t(num_experts_) + size_t(evicted)] = nullptr;
   }
-  harvest(sl);
+  harvest(sl, true);
   // The slot may still be read by queued compute: the copy waits for that, and only that.
-  check(cudaStreamWaitEvent(copy_, sl.released, 0), "ordering an expert copy");
-  check(cudaEventRecord(sl.started, copy_), "recording a copy");
-  check(cudaMemcpyAsync(const_cast<uint8_t*>(slot_ptr(layer, s)), host_expert(layer, expert), layout_.bytes,
+  vram_check(cudaStreamWaitEvent(copy_, sl.released, 0), "ordering an expert copy");
+  vram_check(cudaEventRecord(sl.started, copy_), "recording a copy");
+  vram_check(cudaMemcpyAsync(const_cast<uint8_t*>(slot_ptr(layer, s)), host_expert(layer, expert), layout_.bytes,
                         cudaMemcpyHostToDevice, copy_),
         "copying an expert to the GPU");
-  check(cudaEventRecord(sl.ready, copy_), "recording a copy");
+  vram_check(cudaEventRecord(sl.ready, copy_), "recording a copy");
   sl.timing_pending = true;
   sl.prefetched = speculative;
   sl.preloaded = !speculative;
@@ -256,11 +259,11 @@ void ExpertCache::ensure(int layer, const int32_t* ids, int n) {
       LM_ASSERT(s >= 0, "more distinct experts requested at once than the layer has slots");
       slot(layer, s).used = true;
     }
-    if (!all_resident_) check(cudaStreamWaitEvent(compute_, slot(layer, s).ready, 0), "waiting for an expert");
+    if (!all_resident_) vram_check(cudaStreamWaitEvent(compute_, slot(layer, s).ready, 0), "waiting for an expert");
   }
   if (all_resident_) return;
   const size_t row = size_t(layer) * size_t(num_experts_);
-  check(cudaMemcpyAsync(d_table_ + row, h_table_ + row, size_t(num_experts_) * sizeof(void*), cudaMemcpyHostToDevice,
+  vram_check(cudaMemcpyAsync(d_table_ + row, h_table_ + row, size_t(num_experts_) * sizeof(void*), cudaMemcpyHostToDevice,
                         compute_),
         "updating the expert table");
 }
@@ -279,16 +282,16 @@ void ExpertCache::prefetch(int layer, const int32_t* ids, int n, bool count) {
 void ExpertCache::release(int layer, int expert) {
   if (all_resident_) return;
   const int s = caches_[size_t(layer)].slot_of(expert);
-  if (s >= 0) check(cudaEventRecord(slot(layer, s).released, compute_), "recording expert use");
+  if (s >= 0) vram_check(cudaEventRecord(slot(layer, s).released, compute_), "recording expert use");
 }
 
 ExpertCacheStats ExpertCache::stats() {
-  for (Slot& s : slots_) harvest(s);
+  for (Slot& s : slots_) harvest(s, false);
   return stats_;
 }
 
 void ExpertCache::reset_stats() {
-  for (Slot& s : slots_) harvest(s);
+  for (Slot& s : slots_) harvest(s, true);
   stats_ = ExpertCacheStats{};
 }
 

@@ -53,6 +53,7 @@ class ExpertCache {
 
   const ExpertLayout& layout() const { return layout_; }
   bool all_resident() const { return all_resident_; }
+  int slots(int layer) const { return caches_[size_t(layer)].slots(); }
   // Device array [L * E]: base of expert (l, e)'s range in its slot, or null when not cached.
   const uint8_t* const* device_table() const { return d_table_; }
   // Device array [L * E * 3]: 2^-scale_shift of each expert's w1, w2, w3 (packed_matvec jobs).
@@ -91,7 +92,7 @@ class ExpertCache {
     bool used = false;               // ... and needed since
   };
   int load(int layer, int expert, const int32_t* keep, int n_keep, bool speculative);
-  void harvest(Slot& s);
+  void harvest(Slot& s, bool wait);  // adds a finished copy's time to copy_ms
   Slot& slot(int layer, int s) { return slots_[size_t(slot_start_[size_t(layer)] + s)]; }
   const uint8_t* slot_ptr(int layer, int s) const {
     return d_slots_ + uint64_t(slot_start_[size_t(layer)] + s) * layout_.bytes;

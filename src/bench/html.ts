@@ -1,27 +1,14 @@
-// The benchmark panel's HTML shell. Pure (no `vscode`), with the same Content-Security-Policy as the
-// chat view (src/chat/html.ts): only the extension's own script (with the per-load nonce) and
-// stylesheet; no inline styles or handlers. The charts are SVG elements built by the script.
-import { contentSecurityPolicy, escapeAttr } from '../chat/html';
+// The benchmark panel's markup, in the shared webview document (src/util/webview-html.ts: the
+// same Content-Security-Policy as the chat view). The charts are SVG elements built by the script.
+import { webviewDocument, type WebviewHtmlParams } from '../util/webview-html';
 
-export interface BenchHtmlParams {
-  cspSource: string;
-  nonce: string;
-  scriptUri: string;
-  styleUri: string;
-}
+export type BenchHtmlParams = WebviewHtmlParams;
 
 export function benchHtml(p: BenchHtmlParams): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeAttr(contentSecurityPolicy(p.cspSource, p.nonce))}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${escapeAttr(p.styleUri)}">
-<title>LocalMoE Benchmark</title>
-</head>
-<body>
-<main id="app" aria-label="LocalMoE benchmark results" aria-busy="true">
+  return webviewDocument(
+    p,
+    'LocalMoE Benchmark',
+    `<main id="app" aria-label="LocalMoE benchmark results" aria-busy="true">
   <header>
     <h1 id="title">LocalMoE benchmark</h1>
     <div class="actions">
@@ -39,8 +26,6 @@ export function benchHtml(p: BenchHtmlParams): string {
     </div>
   </section>
   <p id="command" class="muted"></p>
-</main>
-<script nonce="${escapeAttr(p.nonce)}" src="${escapeAttr(p.scriptUri)}"></script>
-</body>
-</html>`;
+</main>`,
+  );
 }

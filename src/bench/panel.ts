@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { makeNonce } from '../chat/html';
+import { makeNonce } from '../util/webview-html';
 import { reportMarkdown } from './format';
 import { benchHtml } from './html';
 import { parseFromBenchWebview, type FromBenchWebview, type ToBenchWebview } from './messages';
