@@ -116,6 +116,11 @@ class Backend {
   virtual void rmsnorm(const float* x, const WeightView& w, float eps, int T, int D, float* y) = 0;
   // y (+)= x · Wᵀ.                                               x [T, K], W [N, K], y [T, N]
   virtual void matmul(const WeightView& w, const float* x, int T, float* y, bool accumulate) = 0;
+  // ys[i] = x · W_iᵀ for weights sharing one input (the q/k/v projections): a backend may run them
+  // as one launch (CUDA: one packed kernel over all three, so the small k/v matrices fill the GPU).
+  virtual void matmul_shared_input(const WeightView* const* ws, float* const* ys, int n, const float* x, int T) {
+    for (int i = 0; i < n; ++i) matmul(*ws[i], x, T, ys[i], false);
+  }
   // Rotates each head of x in place at positions pos0 + t (rotate_half convention: pairs (i, i+Dh/2)).
   //                                                             x [T, heads*Dh]
   virtual void rope(float* x, int T, int heads, int head_dim, int pos0, const RopeTable& table) = 0;

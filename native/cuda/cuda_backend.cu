@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,10 +21,12 @@
 #include <vector>
 
 #include "common/check.h"
+#include "cpu/thread_pool.h"
 #include "cuda/cuda_check.h"
 #include "cuda/expert_cache.h"
 #include "cuda/kernels.cuh"
 #include "cuda/packed_matvec.h"
+#include "offload/host_experts.h"
 
 namespace lm::cuda {
 
@@ -239,6 +242,30 @@ class CudaBackend final : public Backend {
       return;
     }
     const int N = int(w.rows), K = int(w.cols);
+    matmul_16bit(w, x, T, y, accumulate, N, K);
+  }
+
+  void matmul_shared_input(const WeightView* const* ws, float* const* ys, int n, const float* x, int T) override {
+    bool one_launch = n <= kMaxJobs;
+    for (int i = 0; i < n && one_launch; ++i)
+      one_launch = ws[i]->is_packed() && ws[i]->packed->spec.bits == ws[0]->packed->spec.bits &&
+                   ws[i]->packed->spec.group == ws[0]->packed->spec.group;
+    if (!one_launch) return Backend::matmul_shared_input(ws, ys, n, x, T);
+    Timed timed(*timer_, "matmul packed");
+    MatvecLaunch L;
+    L.n_jobs = n;
+    L.T = T;
+    for (int i = 0; i < n; ++i) {
+      MatvecJob& j = L.jobs[i];
+      j.w = packed_matrix(*ws[i]->packed);
+      j.x = x, j.ldx = ws[i]->cols;
+      j.y = ys[i], j.ldy = ws[i]->rows;
+    }
+    packed_matvec(L, stream_);
+  }
+
+ private:
+  void matmul_16bit(const WeightView& w, const float* x, int T, float* y, bool accumulate, int N, int K) {
     dispatch(w.dtype, [&](auto tag) {
       using WT = decltype(tag);
       const bool vec = K % (16 / int(sizeof(WT))) == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
@@ -258,6 +285,7 @@ class CudaBackend final : public Backend {
     launched("matmul");
   }
 
+ public:
   void rope(float* x, int T, int heads, int head_dim, int pos0, const RopeTable& table) override {
     rope_kernel<<<dim3(T, heads), 64, 0, stream_>>>(x, heads, head_dim, pos0, pos_ptr(), table.cos, table.sin);
     launched("rope");
@@ -271,7 +299,30 @@ class CudaBackend final : public Backend {
   }
 
   void attention(const AttentionArgs& a) override {
-    Timed timed(*timer_, "attention");
+    Timed timed(*timer_, a.T > 1 ? "attention prefill" : "attention");
+    // Prefill: the tiled kernel (kernels.cuh) when the shape allows; LOCALMOE_ATTN_TILED=0 turns it off.
+    static const bool tiled_on = [] {
+      const char* v = std::getenv("LOCALMOE_ATTN_TILED");
+      return v == nullptr || std::strcmp(v, "0") != 0;
+    }();
+    const int G = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
+    if (tiled_on && !capturing_ && a.T > 1 && G > 0 && a.heads % a.kv_heads == 0 && kAttnRows % G == 0 &&
+        a.head_dim % 4 == 0 && a.head_dim <= kAttnMaxDim) {
+      const size_t smem = attention_prefill_smem(a.head_dim);
+      static bool configured = false;
+      if (!configured) {
+        LM_CUDA(cudaFuncSetAttribute(attention_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     int(attention_prefill_smem(kAttnMaxDim))),
+                "configuring the prefill attention kernel");
+        configured = true;
+      }
+      const int qt = kAttnRows / G;
+      attention_prefill_kernel<<<dim3((a.T + qt - 1) / qt, a.kv_heads), 256, smem, stream_>>>(
+          a.q, a.k_cache, a.v_cache, a.out, a.T, a.pos0, pos_ptr(), a.heads, a.kv_heads, a.head_dim,
+          a.sliding_window, a.scale);
+      launched("attention");
+      return;
+    }
     // Scores of every visible position live in shared memory; a recorded graph must fit any
     // position it may replay at, so it reserves the most the GPU allows.
     const int visible = a.pos0 + a.T;
@@ -328,9 +379,14 @@ class CudaBackend final : public Backend {
     guesses_ = std::clamp(plan.guesses, 1, E_);
     C_ = std::max(1, plan.max_tokens);
     const ExpertLayout layout = expert_layout(experts, L_, E_);
+    experts_ = &experts;
+    cpu_layers_ = plan.cpu_layers;
+    hybrid_ = plan.hybrid;
+    if (cpu_layers_ < 0 || cpu_layers_ > L_) fail("cpu_expert_layers must be in [0, ", L_, "], got ", cpu_layers_);
+    const int gpu_layers = L_ - cpu_layers_;  // layers [cpu_layers_, L) get VRAM slots
 
     // Scratch of the expert path, allocated before sizing the cache so the budget counts it.
-    const size_t rows = size_t(std::max(C_, K_));
+    const size_t rows = size_t(std::max(C_, 2 * K_));  // decode: w1 and w3 outputs of K experts
     auto dev = [&](size_t bytes) {
       void* p = nullptr;
       LM_CUDA(cudaMalloc(&p, std::max<size_t>(bytes, 16)), "allocating expert scratch");
@@ -358,10 +414,10 @@ class CudaBackend final : public Backend {
 
     // Slots: all experts when there is no budget; otherwise what the budget leaves after everything
     // allocated so far, with a margin for the CUDA context's own allocations.
-    std::vector<int> slots(size_t(L_), E_);
+    std::vector<int> gpu_slots(size_t(gpu_layers), E_);
     if (plan.slots > 0) {
       if (plan.slots < K_) fail("expert_slots must be at least ", K_, " (experts per token), got ", plan.slots);
-      slots.assign(size_t(L_), std::min(plan.slots, E_));
+      gpu_slots.assign(size_t(gpu_layers), std::min(plan.slots, E_));
     } else if (plan.vram_budget >= 0) {
       size_t free_b = 0, total_b = 0;
       LM_CUDA(cudaMemGetInfo(&free_b, &total_b), "reading free GPU memory");
@@ -371,18 +427,22 @@ class CudaBackend final : public Backend {
       budget_ = uint64_t(std::max<int64_t>(budget, 0));
       const int64_t left = std::min<int64_t>(budget - used, int64_t(free_b) - kMargin);
       const int64_t total_slots = left > 0 ? left / int64_t(layout.bytes) : 0;
-      if (total_slots < int64_t(L_) * E_) {
-        slots = offload::split_slots(total_slots, L_, E_, K_);
-        if (slots.empty())
+      if (total_slots < int64_t(gpu_layers) * E_) {
+        gpu_slots = offload::split_slots(total_slots, gpu_layers, E_, K_);
+        if (gpu_slots.empty())
           fail("the VRAM budget of ", budget / (1 << 20), " MiB leaves room for ", total_slots,
-               " experts but this model needs at least ", L_ * K_, " (", K_, " per layer, ",
+               " experts but this model needs at least ", gpu_layers * K_, " (", K_, " per layer, ",
                layout.bytes / (1 << 20), " MiB each) after ", used / (1 << 20),
-               " MiB of dense weights, KV cache and scratch: raise the budget or shorten the context");
+               " MiB of dense weights, KV cache and scratch: raise the budget, shorten the context or "
+               "compute more layers' experts on the CPU (cpu_expert_layers)");
       }
     }
+    std::vector<int> slots(size_t(L_), 0);  // CPU layers: none
+    for (int l = cpu_layers_; l < L_; ++l) slots[size_t(l)] = gpu_slots[size_t(l - cpu_layers_)];
     cache_ = std::make_unique<ExpertCache>(experts, L_, E_, std::move(slots), offload::parse_policy(plan.policy),
                                            stream_);
     use_.experts += cache_->device_bytes();
+    if (cpu_layers_ > 0 || (hybrid_ && !cache_->all_resident())) start_host_experts(plan.threads);
   }
 
   bool manages_experts() const override { return cache_ != nullptr; }
@@ -413,6 +473,9 @@ class CudaBackend final : public Backend {
     c.vram.experts = use_.experts;
     c.vram.workspace = use_.activations;  // the engine splits out the KV cache
     c.vram.budget = budget_;
+    c.expert_cpu_computed = cpu_computed_;
+    c.cpu_expert_bytes = cpu_bytes_;
+    c.cpu_expert_ms = cpu_ms_;
     if (!cache_ || cache_->all_resident()) return;
     const ExpertCacheStats s = cache_->stats();
     c.expert_hits = s.hits;
@@ -426,6 +489,8 @@ class CudaBackend final : public Backend {
   }
 
   void reset_report() override {
+    cpu_computed_ = cpu_bytes_ = 0;
+    cpu_ms_ = 0;
     if (cache_) cache_->reset_stats();
   }
 
@@ -444,7 +509,8 @@ class CudaBackend final : public Backend {
 
   bool graph_begin(int32_t token, int pos, const void* key) override {
     // Only a step with no host synchronisation can be recorded: every expert resident.
-    if (!cache_ || !cache_->all_resident() || timer_->on() || !graph_fits(pos) || graphs_.count(key)) return false;
+    if (!cache_ || !cache_->all_resident() || cpu_layers_ > 0 || timer_->on() || !graph_fits(pos) || graphs_.count(key))
+      return false;
     if (logits_cap_ == 0) {
       logits_cap_ = size_t(1) << 20;
       logits_host_.alloc(logits_cap_);
@@ -516,20 +582,39 @@ class CudaBackend final : public Backend {
   }
 
   // One token: routing stays on the device when every expert is resident; otherwise the host reads
-  // the chosen experts (and the next layers' guesses) and makes them resident first.
+  // the chosen experts (and the next layers' guesses) and makes them resident first. With hybrid
+  // execution some of them are computed on the CPU instead (CPU layers: all of them): their
+  // unweighted outputs land in the same d_y_ rows the GPU would have written, so the combine (and
+  // its summation order) is the same whichever pipe served an expert.
   void decode_moe(const MoeArgs& a) {
     const int l = a.layer;
-    const bool resident = cache_->all_resident();
+    const bool cpu_layer = l < cpu_layers_;
+    const bool copies = !cache_->all_resident();
+    const bool resident = !copies && !cpu_layer;
+    const bool may_cpu = cpu_layer || (hybrid_ && copies);
+    int32_t cpu_k[8];  // indices k of the experts the CPU computes
+    int n_cpu = 0;
+    bool on_gpu[8];
+    std::fill(on_gpu, on_gpu + 8, true);
     if (!resident || a.record) {
       int la = 0;
-      if (!resident)
+      if (copies)
         for (; la < lookahead_ && a.next_gates[la]; ++la) matmul(*a.next_gates[la], a.h, 1, d_guess_ + la * E_, false);
       LM_CUDA(cudaMemcpyAsync(h_ids_.p, d_ids_, size_t(K_) * 4, cudaMemcpyDeviceToHost, stream_), "reading routing");
+      if (may_cpu)  // the CPU needs the layer input (16 KB at D = 4096)
+        LM_CUDA(cudaMemcpyAsync(h_x_.p, a.h, size_t(D_) * 4, cudaMemcpyDeviceToHost, stream_), "reading the layer input");
       if (la) LM_CUDA(cudaMemcpyAsync(h_guess_.p, d_guess_, size_t(la) * size_t(E_) * 4, cudaMemcpyDeviceToHost, stream_),
                       "reading routing");
       LM_CUDA(cudaStreamSynchronize(stream_), "routing");
       if (a.record) std::copy(h_ids_.p, h_ids_.p + K_, a.record);
-      cache_->ensure(l, h_ids_.p, K_);
+      if (may_cpu) n_cpu = split_misses(l, cpu_layer, on_gpu, cpu_k);
+      if (!cpu_layer) {
+        int32_t gpu_ids[8];
+        int n_gpu = 0;
+        for (int k = 0; k < K_; ++k)
+          if (on_gpu[k]) gpu_ids[n_gpu++] = h_ids_.p[k];
+        if (n_gpu) cache_->ensure(l, gpu_ids, n_gpu);
+      }
       for (int i = 0; i < la; ++i) {  // speculative loading: the next layers' routers on this state
         int32_t guess[8];
         const int n = top_ids(h_guess_.p + i * E_, guess, std::min(guesses_, 8));
@@ -537,34 +622,137 @@ class CudaBackend final : public Backend {
       }
     }
     const ExpertLayout& x = cache_->layout();
-    MatvecLaunch up;
-    up.n_jobs = K_;
+    MatvecLaunch up, down;
     for (int k = 0; k < K_; ++k) {
-      MatvecJob& j = up.jobs[k];
+      if (!on_gpu[k]) continue;
+      float* a_k = d_a_ + size_t(k) * size_t(F_);      // w1 output, or silu(w1)·w3 (pair kernel)
+      float* u_k = d_a_ + size_t(K_ + k) * size_t(F_);  // w3 output (decode kernel)
+      MatvecJob& j = up.jobs[up.n_jobs++];
       j.w = x.w1, j.up = x.w3, j.w_off = x.o1, j.up_off = x.o3;
       j.table = cache_->device_table(), j.ids = d_ids_, j.id_index = k, j.table_offset = l * E_;
       j.unshifts = cache_->device_unshifts(), j.which = 0, j.which_up = 2;
-      j.x = a.h, j.ldx = D_, j.y = d_a_ + size_t(k) * size_t(F_), j.ldy = F_, j.mode = MatvecMode::SwiGlu;
+      j.x = a.h, j.ldx = D_, j.y = a_k, j.ldy = F_, j.mode = MatvecMode::SwiGlu;
+      MatvecJob& d = down.jobs[down.n_jobs++];
+      d.w = x.w2, d.w_off = x.o2;
+      d.table = cache_->device_table(), d.ids = d_ids_, d.id_index = k, d.table_offset = l * E_;
+      d.unshifts = cache_->device_unshifts(), d.which = 1;
+      d.x = a_k, d.ldx = F_, d.y = d_y_ + size_t(k) * size_t(D_), d.ldy = D_;
+      if (decode_kernel_enabled() && 2 * K_ <= kMaxJobs) {  // w1, w3 plain jobs; w2 applies the SwiGLU
+        j.mode = MatvecMode::Store;
+        MatvecJob& u = up.jobs[up.n_jobs++];
+        u = j;
+        u.w = x.w3, u.w_off = x.o3, u.which = 2, u.y = u_k;
+        d.x = u_k, d.silu_gate = a_k;
+      }
     }
-    timer_->begin("experts w1/w3");
-    packed_matvec(up, stream_);
-    timer_->end();
-    MatvecLaunch down;
-    down.n_jobs = K_;
-    for (int k = 0; k < K_; ++k) {
-      MatvecJob& j = down.jobs[k];
-      j.w = x.w2, j.w_off = x.o2;
-      j.table = cache_->device_table(), j.ids = d_ids_, j.id_index = k, j.table_offset = l * E_;
-      j.unshifts = cache_->device_unshifts(), j.which = 1;
-      j.x = d_a_ + size_t(k) * size_t(F_), j.ldx = F_, j.y = d_y_ + size_t(k) * size_t(D_), j.ldy = D_;
+    if (up.n_jobs) {
+      timer_->begin("experts w1/w3");
+      packed_matvec(up, stream_);
+      timer_->end();
+      timer_->begin("experts w2");
+      packed_matvec(down, stream_);
+      timer_->end();
     }
-    timer_->begin("experts w2");
-    packed_matvec(down, stream_);
-    timer_->end();
+    // The CPU's share runs while the copies and the GPU's share proceed; its outputs follow them on
+    // the compute stream. h_y_ is free to overwrite: the previous layer's copy out of it was queued
+    // before this layer's routing read, which the host waited for.
+    if (n_cpu) {
+      host_jobs_.clear();
+      for (int i = 0; i < n_cpu; ++i) {
+        const int k = cpu_k[i];
+        offload::HostExpertJob job;
+        job.w = host_expert(l, h_ids_.p[k]);
+        job.y = h_y_.p + size_t(k) * size_t(D_);
+        host_jobs_.push_back(job);
+      }
+      run_on_cpu(n_cpu, h_x_.p, nullptr);
+      for (int i = 0; i < n_cpu; ++i) {
+        const size_t k = size_t(cpu_k[i]);
+        LM_CUDA(cudaMemcpyAsync(d_y_ + k * size_t(D_), h_y_.p + k * size_t(D_), size_t(D_) * 4, cudaMemcpyHostToDevice,
+                                stream_),
+                "copying CPU expert outputs");
+      }
+    }
     combine_kernel<<<blocks_for(size_t(D_), 256), 256, 0, stream_>>>(a.x, d_y_, d_ids_, d_w_, K_, D_);
     launched("combining experts");
-    if (!resident)
+    if (copies && !cpu_layer)
       for (int k = 0; k < K_; ++k) cache_->release(l, h_ids_.p[k]);
+  }
+
+  // ---------- hybrid execution: experts on the CPU ----------
+
+  void start_host_experts(int threads) {
+    pool_ = std::make_unique<cpu::ThreadPool>(threads);
+    host_ = std::make_unique<offload::HostExperts>(*pool_, D_, F_, C_ * K_);
+    host_jobs_.reserve(size_t(E_));
+    h_x_.alloc(size_t(C_) * size_t(D_));
+    h_y_.alloc(size_t(std::max(C_, K_)) * size_t(D_));
+    expert_bytes_ = offload::HostExperts::expert_bytes(experts_->get(0, 0));
+    if (const char* f = std::getenv("LOCALMOE_HYBRID_FORCE")) {  // tests: serve every miss one way
+      const std::string v = f;
+      if (v == "cpu") force_ = Force::Cpu;
+      else if (v == "copy") force_ = Force::Copy;
+      else if (!v.empty()) fail("LOCALMOE_HYBRID_FORCE must be cpu or copy (got '", v, "')");
+    }
+    if (!hybrid_ || cache_->all_resident()) return;
+    // Cost model calibration: PCIe from one expert-sized pinned copy; the CPU from the host kernels
+    // on several different experts (one expert could sit in the last-level cache and flatter it).
+    pcie_gbps_ = measure_h2d_gbps(cache_->layout().bytes);
+    const int l = cpu_layers_ < L_ ? cpu_layers_ : 0;  // a stored layer (every layer may miss)
+    const int n = std::min(E_, 4);
+    for (int i = 0; i < n; ++i) host_jobs_.push_back({host_expert(l, i), nullptr, nullptr, 1, h_y_.p});
+    std::fill(h_x_.p, h_x_.p + D_, 0.01f);
+    host_->run(host_jobs_.data(), 1, h_x_.p, nullptr);  // wakes the pool, faults nothing in later
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) host_->run(&host_jobs_[size_t(i)], 1, h_x_.p, nullptr);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    cpu_gbps_ = double(n) * double(expert_bytes_) / (ms * 1e6);
+    host_jobs_.clear();
+    if (std::getenv("LOCALMOE_HYBRID_VERBOSE"))
+      std::fprintf(stderr, "localmoe: hybrid cost model: PCIe %.1f GB/s, CPU experts %.1f GB/s (%d threads), %.1f MB per expert\n",
+                   pcie_gbps_, cpu_gbps_, pool_->size(), double(expert_bytes_) / 1e6);
+  }
+
+  // Expert (l, e) as views into its host bytes (the layout is the file's, so the store's too).
+  quant::PackedExpert host_expert(int l, int e) const { return experts_->layout(l, e).at(cache_->host_base(l, e)); }
+
+  // Fills on_gpu[k] / cpu_k for the current token's K experts (h_ids_) and returns how many go to
+  // the CPU. CPU layers: all. Otherwise a hit stays on the GPU and each miss goes to the pipe that
+  // would finish it sooner given what that pipe already has this layer: the copy stream (then the
+  // GPU computes it, ~free next to the copy) or the CPU pool (fixed cost: the result's trip back
+  // and the wake-up). Ties go to the copy, which also buys future hits.
+  int split_misses(int l, bool cpu_layer, bool* on_gpu, int32_t* cpu_k) {
+    int n_cpu = 0;
+    const double pcie = cache_->copy_gbps() > 0 ? cache_->copy_gbps() : pcie_gbps_;
+    const double copy_ms = double(expert_bytes_) / (std::max(pcie, 1e-3) * 1e6);
+    const double cpu_ms = double(expert_bytes_) / (std::max(cpu_gbps_, 1e-3) * 1e6);
+    double copy_busy = 0, cpu_busy = kCpuCallMs;
+    for (int k = 0; k < K_; ++k) {
+      bool cpu = cpu_layer;
+      if (!cpu && !cache_->cached(l, h_ids_.p[k])) {
+        if (force_ == Force::None) cpu = cpu_busy + cpu_ms < copy_busy + copy_ms;
+        else cpu = force_ == Force::Cpu;
+        (cpu ? cpu_busy : copy_busy) += cpu ? cpu_ms : copy_ms;
+      }
+      on_gpu[k] = !cpu;
+      if (cpu) cpu_k[n_cpu++] = k;
+    }
+    return n_cpu;
+  }
+
+  // Runs host_jobs_[0, n) on the pool (h, out as HostExperts::run) and counts them; the measured
+  // rate corrects the cost model (a moving average, so one slow call does not flip decisions).
+  void run_on_cpu(int n, const float* h, float* out) {
+    const auto t0 = std::chrono::steady_clock::now();
+    host_->run(host_jobs_.data(), n, h, out);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    cpu_computed_ += uint64_t(n);
+    cpu_bytes_ += uint64_t(n) * expert_bytes_;
+    cpu_ms_ += ms;
+    if (ms > 0 && hybrid_) {
+      const double gbps = double(n) * double(expert_bytes_) / (ms * 1e6);
+      cpu_gbps_ = cpu_gbps_ > 0 ? 0.9 * cpu_gbps_ + 0.1 * gbps : gbps;
+    }
   }
 
   // Many tokens: group them by expert on the host, load each needed expert once for the whole
@@ -572,7 +760,11 @@ class CudaBackend final : public Backend {
   // queue the next layer's most likely experts behind this layer's compute.
   void prefill_moe(const MoeArgs& a) {
     const int T = a.T, l = a.layer;
+    const bool cpu_layer = l < cpu_layers_;
     LM_CUDA(cudaMemcpyAsync(h_ids_.p, d_ids_, size_t(T) * size_t(K_) * 4, cudaMemcpyDeviceToHost, stream_), "reading routing");
+    if (cpu_layer)
+      LM_CUDA(cudaMemcpyAsync(h_x_.p, a.h, size_t(T) * size_t(D_) * 4, cudaMemcpyDeviceToHost, stream_),
+              "reading the layer input");
     LM_CUDA(cudaMemcpyAsync(h_w_.p, d_w_, size_t(T) * size_t(K_) * 4, cudaMemcpyDeviceToHost, stream_), "reading routing");
     LM_CUDA(cudaStreamSynchronize(stream_), "routing");
     if (a.record) std::copy(h_ids_.p, h_ids_.p + size_t(T) * size_t(K_), a.record);
@@ -592,6 +784,10 @@ class CudaBackend final : public Backend {
     needed.clear();
     for (int e = 0; e < E_; ++e)
       if (count[size_t(e)] > 0) needed.push_back(e);
+    if (cpu_layer) {
+      prefill_on_cpu(a, rows, wts);
+      return;
+    }
     LM_CUDA(cudaMemcpyAsync(d_stage_, h_stage_.p, size_t(E_) * size_t(C_) * 8, cudaMemcpyHostToDevice, stream_),
             "staging routing");
     zero(d_moe_, size_t(T) * size_t(D_));
@@ -634,6 +830,28 @@ class CudaBackend final : public Backend {
     add(a.x, d_moe_, size_t(T) * size_t(D_));
     // The next layer will need most of its experts too: start their copies behind this compute.
     if (!resident && l + 1 < L_) cache_->prefetch(l + 1, all_experts_.data(), cache_->slots(l + 1), false);
+  }
+
+  // A CPU layer's chunk: every needed expert on the CPU, summed in expert order (as the GPU path
+  // and the CPU backend do) into h_y_, then one copy back and the residual add. The next layer's
+  // expert copies are queued first so they overlap this.
+  void prefill_on_cpu(const MoeArgs& a, const int32_t* rows, const float* wts) {
+    const int T = a.T, l = a.layer;
+    if (l + 1 < L_ && !cache_->all_resident()) cache_->prefetch(l + 1, all_experts_.data(), cache_->slots(l + 1), false);
+    host_jobs_.clear();
+    for (const int32_t e : needed_) {
+      offload::HostExpertJob job;
+      job.w = host_expert(l, e);
+      job.rows = rows + size_t(e) * size_t(C_);
+      job.weights = wts + size_t(e) * size_t(C_);
+      job.count = count_[size_t(e)];
+      host_jobs_.push_back(job);
+    }
+    std::memset(h_y_.p, 0, size_t(T) * size_t(D_) * sizeof(float));
+    run_on_cpu(int(host_jobs_.size()), h_x_.p, h_y_.p);
+    LM_CUDA(cudaMemcpyAsync(d_moe_, h_y_.p, size_t(T) * size_t(D_) * 4, cudaMemcpyHostToDevice, stream_),
+            "copying CPU expert outputs");
+    add(a.x, d_moe_, size_t(T) * size_t(D_));
   }
 
   // Indices of the n largest logits (ties: lower index), descending.
@@ -683,6 +901,22 @@ class CudaBackend final : public Backend {
 
   // Experts (quantized models).
   std::unique_ptr<ExpertCache> cache_;
+  const quant::PackedExperts* experts_ = nullptr;
+
+  // Hybrid execution (issue #9): experts computed on the CPU from the host store.
+  static constexpr double kCpuCallMs = 0.03;  // a CPU call's fixed cost: pool wake-up, result copy back
+  enum class Force { None, Cpu, Copy };       // LOCALMOE_HYBRID_FORCE: every miss one way (tests)
+  int cpu_layers_ = 0;                        // layers [0, N): experts always on the CPU
+  bool hybrid_ = false;                       // decode misses: copy or CPU by cost
+  Force force_ = Force::None;
+  std::unique_ptr<cpu::ThreadPool> pool_;
+  std::unique_ptr<offload::HostExperts> host_;
+  std::vector<offload::HostExpertJob> host_jobs_;
+  Pinned<float> h_x_, h_y_;                   // layer input [C, D] / CPU results [max(C, K), D] on the host
+  uint64_t expert_bytes_ = 0;                 // bytes one expert's weights take (what a CPU call reads)
+  double pcie_gbps_ = 0, cpu_gbps_ = 0;       // cost model rates (calibrated at load, corrected online)
+  uint64_t cpu_computed_ = 0, cpu_bytes_ = 0;
+  double cpu_ms_ = 0;
   int L_ = 0, E_ = 0, K_ = 0, D_ = 0, F_ = 0, C_ = 1;
   int lookahead_ = 1, guesses_ = 2;
   uint64_t budget_ = 0;

@@ -36,6 +36,9 @@ struct ExpertPlan {
   int lookahead = 1;             // speculative loading: layers ahead, 0 = off
   int guesses = 2;               // experts guessed per look-ahead layer
   int max_tokens = 1;            // most tokens per forward call (the prefill chunk)
+  int cpu_layers = 0;            // LoadOptions::cpu_expert_layers: experts of layers [0, N) on the CPU
+  bool hybrid = false;           // LoadOptions::hybrid: decode misses copied or CPU-computed by cost
+  int threads = 0;               // CPU threads for experts computed on the CPU (0 = hardware)
 };
 
 // Hands the packed experts of a quantized model to a CUDA backend made by make_backend (after the

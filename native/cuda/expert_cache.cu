@@ -91,7 +91,8 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
     : experts_(experts), layers_(layers), num_experts_(num_experts), compute_(compute) {
   LM_ASSERT(int(slots.size()) == layers, "one slot count per layer");
   layout_ = expert_layout(experts, layers, num_experts);
-  all_resident_ = std::all_of(slots.begin(), slots.end(), [&](int s) { return s == num_experts; });
+  // 0-slot layers (experts on the CPU only) never copy either: "all resident" is about the others.
+  all_resident_ = std::all_of(slots.begin(), slots.end(), [&](int s) { return s == num_experts || s == 0; });
   int total = 0;
   for (int l = 0; l < layers; ++l) {
     slot_start_.push_back(total);
@@ -99,7 +100,7 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
     caches_.emplace_back(num_experts, slots[size_t(l)], policy);
   }
   device_bytes_ = uint64_t(total) * layout_.bytes + uint64_t(layers) * uint64_t(num_experts) * sizeof(void*);
-  vram_check(cudaMalloc(&d_slots_, uint64_t(total) * layout_.bytes), "allocating the expert cache");
+  if (total > 0) vram_check(cudaMalloc(&d_slots_, uint64_t(total) * layout_.bytes), "allocating the expert cache");
   vram_check(cudaMalloc(reinterpret_cast<void**>(&d_table_), size_t(layers) * size_t(num_experts) * sizeof(void*)),
         "allocating the expert table");
   vram_check(cudaHostAlloc(reinterpret_cast<void**>(&h_table_), size_t(layers) * size_t(num_experts) * sizeof(void*),
@@ -126,9 +127,16 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
     vram_check(cudaEventCreateWithFlags(&s.released, cudaEventDisableTiming), "creating events");
   }
 
+  // The host store holds every layer that may miss (all of them unless all resident) and every
+  // 0-slot layer (its experts are computed on the CPU from there).
+  store_layer_.assign(size_t(layers), -1);
+  int stored = 0;
+  for (int l = 0; l < layers; ++l)
+    if (!all_resident_ || slots[size_t(l)] == 0) store_layer_[size_t(l)] = stored++;
   if (all_resident_) {
     // Everything fits: copy each expert straight from the mapped file into its slot, once.
     for (int l = 0; l < layers; ++l) {
+      if (caches_[size_t(l)].slots() == 0) continue;
       for (int e = 0; e < num_experts; ++e) {
         const auto [s, evicted] = caches_[size_t(l)].assign(e, nullptr, 0);
         (void)evicted;
@@ -139,18 +147,21 @@ ExpertCache::ExpertCache(const quant::PackedExperts& experts, int layers, int nu
         h_table_[size_t(l) * size_t(num_experts) + size_t(e)] = slot_ptr(l, s);
       }
     }
-  } else {
-    // The expert store: all experts in pinned host memory so one expert = one async DMA at full
-    // PCIe speed. When pinning that much fails, copies read the mapped file (pageable: the driver
-    // stages them, slower and synchronous with the host) and we say so once.
-    const uint64_t store = uint64_t(layers) * uint64_t(num_experts) * layout_.bytes;
+  }
+  if (stored > 0) {
+    // The expert store: experts in pinned host memory so one expert = one async DMA at full PCIe
+    // speed (and the CPU reads them at DRAM speed). When pinning that much fails, copies read the
+    // mapped file (pageable: the driver stages them, slower and synchronous with the host) and we
+    // say so once.
+    const uint64_t store = uint64_t(stored) * uint64_t(num_experts) * layout_.bytes;
     if (cudaHostAlloc(reinterpret_cast<void**>(&h_store_), store, cudaHostAllocDefault) == cudaSuccess) {
       pinned_ = true;
       host_bytes_ = store;
       for (int l = 0; l < layers; ++l)
-        for (int e = 0; e < num_experts; ++e) {
+        for (int e = 0; e < num_experts && store_layer_[size_t(l)] >= 0; ++e) {
           const quant::ExpertRange& r = experts.range(l, e);
-          std::memcpy(h_store_ + (uint64_t(l) * uint64_t(num_experts) + uint64_t(e)) * layout_.bytes, r.data, r.bytes);
+          std::memcpy(h_store_ + (uint64_t(store_layer_[size_t(l)]) * uint64_t(num_experts) + uint64_t(e)) * layout_.bytes,
+                      r.data, r.bytes);
           release_mapped(r.data, r.bytes);
         }
     } else {
@@ -182,7 +193,8 @@ ExpertCache::~ExpertCache() {
 }
 
 const uint8_t* ExpertCache::host_expert(int layer, int expert) const {
-  if (h_store_) return h_store_ + (uint64_t(layer) * uint64_t(num_experts_) + uint64_t(expert)) * layout_.bytes;
+  const int at = store_layer_[size_t(layer)];
+  if (h_store_ && at >= 0) return h_store_ + (uint64_t(at) * uint64_t(num_experts_) + uint64_t(expert)) * layout_.bytes;
   return experts_.range(layer, expert).data;
 }
 
@@ -202,6 +214,11 @@ void ExpertCache::harvest(Slot& s, bool wait) {
   vram_check(cudaEventElapsedTime(&ms, s.started, s.ready), "timing an expert copy");
   stats_.copy_ms += double(ms);
   s.timing_pending = false;
+  // The hybrid cost model's online correction of the PCIe rate (an average over recent copies).
+  if (ms > 0) {
+    const double gbps = double(layout_.bytes) / (double(ms) * 1e6);
+    copy_gbps_ = copy_gbps_ > 0 ? 0.9 * copy_gbps_ + 0.1 * gbps : gbps;
+  }
 }
 
 // Copies expert (layer, expert) into a slot (not cached yet); returns the slot or -1 when every
@@ -269,7 +286,7 @@ void ExpertCache::ensure(int layer, const int32_t* ids, int n) {
 }
 
 void ExpertCache::prefetch(int layer, const int32_t* ids, int n, bool count) {
-  if (all_resident_) return;
+  if (all_resident_ || caches_[size_t(layer)].slots() == 0) return;
   offload::LayerCache& cache = caches_[size_t(layer)];
   for (int i = 0; i < n; ++i) {
     if (cache.slot_of(ids[i]) >= 0) continue;

@@ -44,7 +44,8 @@ struct ExpertCacheStats {
 
 class ExpertCache {
  public:
-  // slots[l] experts of layer l fit in device memory (1..E each; E everywhere = all resident).
+  // slots[l] experts of layer l fit in device memory (0..E each; 0 = the layer's experts are only
+  // computed on the CPU, from the host store; E in every other layer = all resident).
   ExpertCache(const quant::PackedExperts& experts, int layers, int num_experts, std::vector<int> slots,
               offload::Policy policy, cudaStream_t compute);
   ~ExpertCache();
@@ -52,7 +53,14 @@ class ExpertCache {
   ExpertCache& operator=(const ExpertCache&) = delete;
 
   const ExpertLayout& layout() const { return layout_; }
+  // Every layer that has slots holds all its experts (nothing is ever copied after load).
   bool all_resident() const { return all_resident_; }
+  bool cached(int layer, int expert) const { return caches_[size_t(layer)].slot_of(expert) >= 0; }
+  // Host bytes of expert (layer, e)'s range (the pinned store, or the mmap when pinning failed):
+  // kept for every layer that may miss and every 0-slot layer, for CPU compute where it lies.
+  const uint8_t* host_base(int layer, int expert) const { return host_expert(layer, expert); }
+  // Measured host->device rate of expert copies, GB/s (moving average; 0 before the first).
+  double copy_gbps() const { return copy_gbps_; }
   int slots(int layer) const { return caches_[size_t(layer)].slots(); }
   // Device array [L * E]: base of expert (l, e)'s range in its slot, or null when not cached.
   const uint8_t* const* device_table() const { return d_table_; }
@@ -112,7 +120,9 @@ class ExpertCache {
   const uint8_t** h_table_ = nullptr;  // pinned mirror
   std::vector<float> unshift_;         // [L * E * 3]
   float* d_unshift_ = nullptr;
-  uint8_t* h_store_ = nullptr;         // pinned copy of every expert (null: read the mmap directly)
+  uint8_t* h_store_ = nullptr;         // pinned copy of the stored layers' experts (null: the mmap)
+  std::vector<int> store_layer_;       // [L] position of each layer in h_store_, -1 = not stored
+  double copy_gbps_ = 0;
   bool pinned_ = false;
   uint64_t device_bytes_ = 0, host_bytes_ = 0;
   ExpertCacheStats stats_;

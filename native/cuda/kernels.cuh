@@ -216,6 +216,127 @@ __global__ void attention_kernel(const float* __restrict__ q, const float* __res
   }
 }
 
+// Prefill attention, tiled (T > 1, head_dim ≤ 128 and a multiple of 4, heads/kv_heads dividing 64):
+// a block owns QT = 64 / G consecutive query tokens × the G query heads that share one KV head
+// (64 query rows, 4 threads each), walks the keys its rows can see in tiles of 32 staged in shared
+// memory, and keeps an online softmax in fp32 (running max and sum per row, output rescaled per
+// tile), so each key/value row is read once per block instead of once per query row and head.
+constexpr int kAttnRows = 64, kAttnKeys = 32, kAttnMaxDim = 128;
+inline size_t attention_prefill_smem(int head_dim) {
+  return sizeof(float) * (size_t(kAttnRows) * (head_dim + 4) + size_t(kAttnKeys) * (head_dim + 4) +
+                          size_t(kAttnKeys) * head_dim + size_t(kAttnRows) * (kAttnKeys + 1));
+}
+__global__ void __launch_bounds__(256) attention_prefill_kernel(const float* __restrict__ q,
+                                                                const float* __restrict__ k_cache,
+                                                                const float* __restrict__ v_cache,
+                                                                float* __restrict__ out, int T, int pos0,
+                                                                const int* pos_dev, int heads, int kv_heads,
+                                                                int head_dim, int window, float scale) {
+  extern __shared__ __align__(16) float smem[];
+  const int D = head_dim, DS = head_dim + 4;
+  float* Qs = smem;                        // [64][D + 4]
+  float* Ks = Qs + kAttnRows * DS;         // [32][D + 4]
+  float* Vs = Ks + kAttnKeys * DS;         // [32][D]
+  float* Ps = Vs + kAttnKeys * D;          // [64][33]
+  const int G = heads / kv_heads, QT = kAttnRows / G;
+  const int kvh = blockIdx.y, t0 = int(blockIdx.x) * QT;
+  const int base = position(pos0, pos_dev);
+  const int kv_width = kv_heads * D;
+  const int r = threadIdx.x / 4, c = threadIdx.x % 4;  // this thread's query row and quarter
+  const int t = t0 + r / G, h = kvh * G + r % G;
+  const bool live = t < T;
+  const int p = base + t;                                   // last key this row sees
+  const int lo = window > 0 ? max(0, p - window + 1) : 0;   // first key this row sees
+  const int t_last = min(T, t0 + QT) - 1;
+  const int k_end = base + t_last + 1;
+  const int k_begin = window > 0 ? max(0, base + t0 - window + 1) : 0;
+  for (int i = threadIdx.x; i < kAttnRows * (D / 4); i += blockDim.x) {
+    const int rr = i / (D / 4), d4 = i % (D / 4);
+    const int tt = t0 + rr / G, hh = kvh * G + rr % G;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (tt < T) v = *reinterpret_cast<const float4*>(q + (size_t(tt) * heads + hh) * D + 4 * d4);
+    *reinterpret_cast<float4*>(Qs + rr * DS + 4 * d4) = v;
+  }
+  constexpr int kMaxD4 = kAttnMaxDim / 16;  // float4 groups of output per thread
+  float4 o[kMaxD4];
+#pragma unroll
+  for (int i = 0; i < kMaxD4; ++i) o[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  float m = -INFINITY, l = 0.0f;
+  for (int k0 = k_begin; k0 < k_end; k0 += kAttnKeys) {
+    __syncthreads();  // Q staged / the previous tile consumed
+    for (int i = threadIdx.x; i < kAttnKeys * (D / 4); i += blockDim.x) {
+      const int kk = i / (D / 4), d4 = i % (D / 4);
+      const int j = k0 + kk;
+      float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
+      if (j < k_end) {
+        kv = *reinterpret_cast<const float4*>(k_cache + size_t(j) * kv_width + size_t(kvh) * D + 4 * d4);
+        vv = *reinterpret_cast<const float4*>(v_cache + size_t(j) * kv_width + size_t(kvh) * D + 4 * d4);
+      }
+      *reinterpret_cast<float4*>(Ks + kk * DS + 4 * d4) = kv;
+      *reinterpret_cast<float4*>(Vs + kk * D + 4 * d4) = vv;
+    }
+    __syncthreads();
+    // Scores of keys c, c + 4, ..., c + 28 of the tile for row r.
+    float s[kAttnKeys / 4];
+#pragma unroll
+    for (int i = 0; i < kAttnKeys / 4; ++i) s[i] = 0.0f;
+    for (int d = 0; d < D; d += 4) {
+      const float4 qv = *reinterpret_cast<const float4*>(Qs + r * DS + d);
+#pragma unroll
+      for (int i = 0; i < kAttnKeys / 4; ++i) {
+        const float4 kv = *reinterpret_cast<const float4*>(Ks + (c + 4 * i) * DS + d);
+        s[i] += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+      }
+    }
+    float mx = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kAttnKeys / 4; ++i) {
+      const int j = k0 + c + 4 * i;
+      s[i] = live && j >= lo && j <= p ? s[i] * scale : -INFINITY;
+      mx = fmaxf(mx, s[i]);
+    }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(m, mx);
+    const float alpha = m_new == -INFINITY ? 1.0f : expf(m - m_new);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kAttnKeys / 4; ++i) {
+      const float e = m_new == -INFINITY ? 0.0f : expf(s[i] - m_new);
+      Ps[r * (kAttnKeys + 1) + c + 4 * i] = e;
+      sum += e;
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    l = l * alpha + sum;
+    m = m_new;
+    __syncwarp();  // the row's 4 threads (one warp) wrote its probabilities
+#pragma unroll
+    for (int i = 0; i < kMaxD4; ++i) {
+      o[i].x *= alpha, o[i].y *= alpha, o[i].z *= alpha, o[i].w *= alpha;
+    }
+    for (int kk = 0; kk < kAttnKeys; ++kk) {
+      const float pk = Ps[r * (kAttnKeys + 1) + kk];
+#pragma unroll
+      for (int i = 0; i < kMaxD4; ++i) {
+        const int d = 16 * i + 4 * c;
+        if (d < D) {
+          const float4 vv = *reinterpret_cast<const float4*>(Vs + kk * D + d);
+          o[i].x += pk * vv.x, o[i].y += pk * vv.y, o[i].z += pk * vv.z, o[i].w += pk * vv.w;
+        }
+      }
+    }
+  }
+  if (!live) return;
+  const float inv = 1.0f / l;
+  float* dst = out + (size_t(t) * heads + h) * D;
+#pragma unroll
+  for (int i = 0; i < kMaxD4; ++i) {
+    const int d = 16 * i + 4 * c;
+    if (d < D) *reinterpret_cast<float4*>(dst + d) = make_float4(o[i].x * inv, o[i].y * inv, o[i].z * inv, o[i].w * inv);
+  }
+}
+
 __global__ void swiglu_kernel(float* __restrict__ a, const float* __restrict__ b, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const float v = a[i];

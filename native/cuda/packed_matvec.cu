@@ -9,14 +9,27 @@
 // 8 slots (128 inputs, 64 bytes); 3-bit: a 2-bit block plus 16 uint16 carrying the third bit of
 // each slot (256 inputs, 96 bytes). A group of G inputs is G/16 consecutive slots of all 16 lanes.
 //
-// Inputs are staged in shared memory KC values at a time for NT tokens, so a weight block read from
-// HBM is used for NT tokens (NT = 1 for decode, 8 for prefill).
+// One token (decode): packed_gemv.cuh. Several tokens: packed_matvec_impl.cuh, whose inputs are
+// staged in shared memory KC values at a time for 8 tokens, so a weight block read from HBM is used
+// for 8 tokens.
 #include "cuda/packed_matvec.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "common/check.h"
+#include "cuda/packed_gemm.h"
 #include "cuda/packed_matvec_impl.cuh"
 
 namespace lm::cuda {
+
+bool decode_kernel_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("LOCALMOE_CUDA_DECODE_KERNEL");
+    return v == nullptr || std::strcmp(v, "tile") != 0;
+  }();
+  return on;
+}
 
 void packed_matvec_init() {
   init_bits_smem<2>();
@@ -26,6 +39,8 @@ void packed_matvec_init() {
 
 void packed_matvec(const MatvecLaunch& L, cudaStream_t stream) {
   LM_ASSERT(L.n_jobs >= 1 && L.n_jobs <= kMaxJobs && L.T >= 1, "bad packed matvec launch");
+  // Many tokens: the tensor-core path (packed_gemm.h).
+  if (L.T >= packed_gemm_min_tokens() && packed_gemm_supported(L, stream)) return packed_gemm(L, stream);
   int starts[kMaxJobs] = {};
   int tiles = 0;
   const int bits = L.jobs[0].w.bits, group = L.jobs[0].w.group;
@@ -35,6 +50,10 @@ void packed_matvec(const MatvecLaunch& L, cudaStream_t stream) {
     LM_ASSERT(job.mode != MatvecMode::SwiGlu || (job.up.rows == job.w.rows && job.up.cols == job.w.cols &&
                                                  job.up.bits == bits && job.up.group == group),
               "SwiGLU pair shapes differ");
+    LM_ASSERT((job.mode == MatvecMode::SwiGlu) == (L.jobs[0].mode == MatvecMode::SwiGlu),
+              "SwiGLU and plain jobs cannot share a packed launch");
+    LM_ASSERT(job.silu_gate == nullptr || (L.T == 1 && job.mode != MatvecMode::SwiGlu && decode_kernel_enabled()),
+              "gated inputs need the one-token decode kernel");
     starts[j] = tiles;
     tiles += (job.w.rows + detail::kRows - 1) / detail::kRows;
   }

@@ -53,6 +53,9 @@ struct MatvecJob {
   int which = 0, which_up = 0;
   const float* x = nullptr;  // [T, ldx]
   int64_t ldx = 0;
+  // One-token launches only (packed_gemv.cuh): the input is silu(silu_gate) ⊙ x, so an expert's
+  // w1 and w3 run as two plain jobs and w2 applies the SwiGLU as it reads its input.
+  const float* silu_gate = nullptr;
   float* y = nullptr;        // [T, ldy]
   int64_t ldy = 0;
   MatvecMode mode = MatvecMode::Store;  // SwiGlu: y = silu(x·wᵀ) ⊙ (x·upᵀ)
@@ -71,5 +74,9 @@ void packed_matvec(const MatvecLaunch& launch, cudaStream_t stream);
 
 // Sets the kernels' shared-memory limits; call once per device before the first launch.
 void packed_matvec_init();
+
+// Whether one-token launches of plain (not SwiGlu) jobs run the decode kernel (packed_gemv.cuh),
+// which also takes silu_gate; LOCALMOE_CUDA_DECODE_KERNEL=tile turns it off to compare kernels.
+bool decode_kernel_enabled();
 
 }  // namespace lm::cuda

@@ -1,16 +1,21 @@
-// 4-bit instantiations of the packed matvec kernels (see packed_matvec_impl.cuh).
+// 4-bit instantiations of the packed matvec kernels (packed_gemv.cuh: one token;
+// packed_matvec_impl.cuh: token tiles).
+#include "cuda/packed_gemv.cuh"
 #include "cuda/packed_matvec_impl.cuh"
 
 namespace lm::cuda {
 
 template <>
 void launch_bits<4>(int group, const MatvecLaunch& L, const int* starts, int tiles, cudaStream_t stream) {
-  detail::launch_group<4>(group, L, starts, tiles, stream);
+  if (L.T == 1 && L.jobs[0].mode != MatvecMode::SwiGlu && decode_kernel_enabled())
+    gemv::launch_group<4>(group, L, starts, tiles, stream);
+  else detail::launch_group<4>(group, L, starts, tiles, stream);
 }
 
 template <>
 void init_bits_smem<4>() {
   detail::init_bits<4>();
+  gemv::init_bits<4>();
 }
 
 }  // namespace lm::cuda

@@ -22,6 +22,7 @@ namespace lm {
 namespace {
 
 constexpr int kDefaultPrefillChunk = 128;
+constexpr int kDefaultCudaPrefillChunk = 512;
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -58,9 +59,20 @@ class LoadedEngine final : public Engine {
     if (o.max_context <= 0) fail("max_context must be positive (got ", o.max_context, ")");
     if (o.threads < 0) fail("threads must be >= 0 (got ", o.threads, ")");
     if (o.prefill_chunk < 0) fail("prefill_chunk must be >= 0 (got ", o.prefill_chunk, ")");
+    if (o.cpu_expert_layers < 0 || o.cpu_expert_layers > config_.num_layers)
+      fail("cpu_expert_layers must be in [0, ", config_.num_layers, "] (the model's layers), got ", o.cpu_expert_layers);
+    // Hybrid settings place experts between VRAM and host RAM: meaningless on the CPU backend (every
+    // expert is computed on the CPU already: ignored there), but on CUDA they need the quantized
+    // expert store, which an unquantized folder does not have.
+    if (o.device == Device::Cuda && !packed_ && (o.cpu_expert_layers > 0 || o.hybrid))
+      fail("cpu_expert_layers / hybrid need a quantized model on the CUDA device (run `moe quantize` first)");
     if (o.kv_slots < 1) fail("kv_slots must be >= 1 (got ", o.kv_slots, "): one KV cache per slot");
     const int context = std::min(o.max_context, config_.max_position_embeddings);
-    const int chunk = o.prefill_chunk > 0 ? o.prefill_chunk : kDefaultPrefillChunk;
+    // CUDA: 512-token chunks keep the tensor-core prefill matmul (cuda/packed_gemm.h) busy; each
+    // chunk reads every weight once, so fewer chunks read less.
+    const int chunk = o.prefill_chunk > 0 ? o.prefill_chunk
+                      : o.device == Device::Cuda ? kDefaultCudaPrefillChunk
+                                                 : kDefaultPrefillChunk;
     backend_ = make_backend(o, context);
     device_ = o.device;
     place_weights(weights_, *backend_);  // dense weights to the device (CPU: in place)
@@ -260,8 +272,6 @@ class LoadedEngine final : public Engine {
     if (o.prefetch_lookahead < 0 || o.prefetch_lookahead > 2)
       fail("prefetch_lookahead must be 0, 1 or 2 (got ", o.prefetch_lookahead, ")");
     if (o.prefetch_guesses < 1) fail("prefetch_guesses must be >= 1 (got ", o.prefetch_guesses, ")");
-    if (o.cpu_expert_layers != 0)
-      fail("cpu_expert_layers (hybrid CPU/GPU execution) is not implemented yet; leave it at 0");
     cuda::ExpertPlan plan;
     plan.vram_budget = o.vram_budget;
     plan.slots = o.expert_slots;
@@ -269,6 +279,9 @@ class LoadedEngine final : public Engine {
     plan.lookahead = o.prefetch_lookahead;
     plan.guesses = o.prefetch_guesses;
     plan.max_tokens = chunk;
+    plan.cpu_layers = o.cpu_expert_layers;
+    plan.hybrid = o.hybrid;
+    plan.threads = o.threads;
     cuda::bind_experts(*backend_, static_cast<const PackedExpertSource&>(*experts_).packed(), config_, plan);
 #else
     (void)o, (void)chunk;

@@ -177,9 +177,11 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
 
     // --- attention ---
     be_.rmsnorm(x, lw.attn_norm, c_.rms_norm_eps, n, D, h);               // h [T, D]
-    be_.matmul(lw.wq, h, n, s.q->f32(), false);                           // q [T, H*Dh]
-    be_.matmul(lw.wk, h, n, s.k->f32(), false);                           // k [T, KV*Dh]
-    be_.matmul(lw.wv, h, n, s.v->f32(), false);                           // v [T, KV*Dh]
+    {  // q [T, H*Dh], k and v [T, KV*Dh]
+      const WeightView* ws[3] = {&lw.wq, &lw.wk, &lw.wv};
+      float* ys[3] = {s.q->f32(), s.k->f32(), s.v->f32()};
+      be_.matmul_shared_input(ws, ys, 3, h, n);
+    }
     be_.rope(s.q->f32(), n, H, Dh, pos, rope_);
     be_.rope(s.k->f32(), n, KVH, Dh, pos, rope_);
     float* k_cache = s.k_cache[size_t(s.kv_slot)]->f32() + size_t(l) * layer_cache;  // [S, KV*Dh]

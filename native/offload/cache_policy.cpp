@@ -31,7 +31,8 @@ void LayerCache::clear() {
 LayerCache::LayerCache(int num_experts, int slots, Policy policy)
     : policy_(policy), slot_expert_(size_t(slots), -1), expert_slot_(size_t(num_experts), -1),
       last_use_(size_t(num_experts), 0), uses_(size_t(num_experts), 0) {
-  LM_ASSERT(slots >= 1 && slots <= num_experts, "cache slots out of range");
+  // 0 slots: a layer whose experts are all computed on the CPU (hybrid execution).
+  LM_ASSERT(slots >= 0 && slots <= num_experts, "cache slots out of range");
 }
 
 void LayerCache::touch(int expert) {

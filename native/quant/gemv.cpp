@@ -101,6 +101,34 @@ void gemv(const PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
     xsum[gi] = acc;
   }
   const int64_t rb = row_bytes(w.spec.bits, w.cols);
+  if (k->gemv_rows && r1 > r0) {
+    // Fast path: x prepared once for the whole range, scales dequantized inside the kernel.
+    thread_local std::vector<float> xs;
+    xs.resize(w.cols + 3 * gpr);
+    float* xsum2 = xs.data() + w.cols;
+    k->prepare_x(x, xsum, w.cols, w.spec.bits, g, xs.data(), xsum2);
+    GemvRowsArgs a;
+    a.codes = w.codes + r0 * rb;
+    a.row_stride = rb;
+    a.rows = r1 - r0;
+    a.cols = w.cols;
+    a.bits = w.spec.bits;
+    a.group = g;
+    a.scale_codes = w.scale_codes;
+    a.zero_codes = w.zero_codes;
+    a.scale_meta = w.scale_meta;
+    a.zero_meta = w.zero_meta;
+    a.meta_group = w.spec.meta_group;
+    a.group0 = r0 * gpr;
+    a.unshift = scale_unshift(w.scale_shift);
+    a.xs = xs.data();
+    a.xsum = xsum2;
+    a.scratch = xsum2 + gpr;
+    a.y = y + r0;
+    a.accumulate = accumulate;
+    k->gemv_rows(a);
+    return;
+  }
   for (int64_t r = r0; r < r1; ++r) {
     row_prelude(w, r, s, z);
     const float v = k->row_dot(w.codes + r * rb, w.cols, w.spec.bits, g, x, s, z, xsum);

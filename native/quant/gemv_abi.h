@@ -14,6 +14,29 @@
 
 namespace lm::quant {
 
+// One call of the fused batch-1 GEMV over a range of rows (the fast path; see gemv.cpp). Everything
+// a kernel needs to dequantize a row's scales and zeros itself (vectorized) is passed in; the
+// per-x preparation (prepare_x) is made once per call and shared by all rows.
+struct GemvRowsArgs {
+  const uint8_t* codes = nullptr;        // packed codes of the first row
+  int64_t row_stride = 0;                // bytes per row of codes
+  int64_t rows = 0;                      // rows to compute
+  int64_t cols = 0;
+  int bits = 0, group = 0;
+  const uint8_t* scale_codes = nullptr;  // the whole tensor's 8-bit codes (indexed by global group)
+  const uint8_t* zero_codes = nullptr;
+  const uint16_t* scale_meta = nullptr;  // the whole tensor's fp16 (min, step) pairs
+  const uint16_t* zero_meta = nullptr;
+  int meta_group = 0;
+  int64_t group0 = 0;                    // global group index of the first row's first group
+  float unshift = 1.0f;                  // scale_unshift(scale_shift)
+  const float* xs = nullptr;             // prepare_x output: x scaled per slot
+  const float* xsum = nullptr;           // prepare_x output: Σx per group (scaled)
+  float* scratch = nullptr;              // >= 2·cols/group floats, private to the calling thread
+  float* y = nullptr;                    // y[0..rows): the first row's output first
+  bool accumulate = false;
+};
+
 struct RowKernels {
   const char* name;  // "scalar" | "avx2" | "avx512"
   // y = Σ_g s[g] · Σ_{k∈g} Q[k]·x[k]  −  Σ_g s[g]·z[g]·xsum[g]   over one packed row, where
@@ -26,6 +49,12 @@ struct RowKernels {
                       const float* z, float* out);
   // Σ a[i]·b[i], n % 16 == 0.
   float (*dot)(const float* a, const float* b, int64_t n);
+  // Optional fast batch-1 path (nullptr: the dispatcher uses row_dot). prepare_x fills xs [cols]
+  // and xsum_out [cols/group] from x and xsum (Σ x per group, summed in order by the caller);
+  // gemv_rows then computes rows with results bit-identical to row_dot's.
+  void (*prepare_x)(const float* x, const float* xsum, int64_t cols, int bits, int group, float* xs,
+                    float* xsum_out);
+  void (*gemv_rows)(const GemvRowsArgs& a);
 };
 
 extern const RowKernels kRowKernelsScalar;

@@ -162,6 +162,6 @@ float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
-const RowKernels kRowKernelsAvx2{"avx2", row_dot, row_dequant, dot};
+const RowKernels kRowKernelsAvx2{"avx2", row_dot, row_dequant, dot, nullptr, nullptr};
 
 }  // namespace lm::quant

@@ -59,6 +59,6 @@ float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
-const RowKernels kRowKernelsScalar{"scalar", row_dot, row_dequant, dot};
+const RowKernels kRowKernelsScalar{"scalar", row_dot, row_dequant, dot, nullptr, nullptr};
 
 }  // namespace lm::quant

@@ -52,6 +52,19 @@ static void check_case(const RowKernels* k, int bits, int group, int64_t rows, i
            std::fabs(y[r] - y_ref[r]), tol);
   }
 
+  // 1b. The fast batch-1 path (gemv_rows, when the ISA has one) computes every row with the same
+  //     roundings in the same order as the per-row kernel (row_dot): bit-identical, on any row range.
+  if (k->gemv_rows) {
+    RowKernels per_row = *k;
+    per_row.gemv_rows = nullptr;
+    std::vector<float> y_row(rows);
+    gemv(v, x.data(), y_row.data(), 0, rows, &per_row);
+    for (int64_t r = 0; r < rows; ++r)
+      QCHECK(std::memcmp(&y[r], &y_row[r], sizeof(float)) == 0 || y[r] == y_row[r],
+             "%s bits=%d g=%d cols=%lld row %lld: fast path %.9g != row kernel %.9g", k->name, bits,
+             group, static_cast<long long>(cols), static_cast<long long>(r), y[r], y_row[r]);
+  }
+
   // 2. Row dequantization is bit-identical to the reference dequantize() (same fp32 expression).
   std::vector<float> full(rows * cols), row(cols);
   dequantize(v, full.data());

@@ -26,7 +26,10 @@ const Command kCommands[] = {
      "        [--prefill-chunk N] [--stop-ids 2,13] [--no-eos-stop] [--logits-out FILE.npy]\n"
      "        [--device cpu|cuda] [--expert-slots N] [--vram-budget-mib N] [--policy lru|lfu|none]\n"
      "        [--lookahead 0-2] [--guesses N] [--record-routing FILE.json]\n"
+     "        [--cpu-expert-layers N] [--hybrid]\n"
      "    prefill the prompt ids, decode up to N tokens (default 16), print one JSON line;\n"
+     "    --cpu-expert-layers N: experts of the first N layers always computed on the CPU (CUDA);\n"
+     "    --hybrid: each decode miss copied or computed on the CPU, whichever the cost model says is sooner;\n"
      "    --logits-out writes float32 logits of every prompt position as .npy [T, vocab];\n"
      "    --record-routing writes the experts chosen per token and layer (for moe bench --routing-trace)",
      lm::tools::cmd_run},

@@ -4,8 +4,13 @@
 //
 // Variants: cpu (CPU device: every expert in RAM). CUDA: the budget's own configuration, or with
 // --ablate: naive (no cache: every routed expert copied for every use), lru (cache, no
-// speculation), lru+prefetch (cache + speculative loading), all-resident (no budget; skipped with a
-// note when the model does not fit). Figures per variant are medians over --repeat runs.
+// speculation), lru+prefetch (cache + speculative loading), hybrid (lru+prefetch, and each decode
+// miss copied or computed on the CPU by the cost model), cpu-layers-N (experts of the first N
+// layers always on the CPU, the budget's slots for the rest: llama.cpp --n-cpu-moe N), all-cpu
+// (every expert on the CPU, dense weights on the GPU), cpu-only (no GPU at all), all-resident (no
+// budget; skipped with a note when the model does not fit); --variants picks a subset. Figures per
+// variant are medians over --repeat runs; per variant also how misses were served (copied /
+// computed on the CPU) and both pipes' achieved GB/s.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "localmoe/engine.h"
+#include "model/config.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/machine.h"
@@ -35,9 +41,11 @@ namespace lm::tools {
 const char* const kBenchUsage =
     "moe bench --model DIR [--device cpu|cuda] [--prompt-len N] [--gen N] [--repeat N] [--threads N]\n"
     "          [--vram-budget SIZE|auto] [--ablate] [--policy lru|lfu] [--lookahead 0-2] [--guesses N]\n"
-    "          [--context N] [--out FILE.json]\n"
+    "          [--cpu-expert-layers N] [--hybrid] [--variants a,b,...] [--context N] [--out FILE.json]\n"
     "    prefill, time to first token and decode tok/s with the expert-cache counters, per variant\n"
-    "    (CUDA --ablate: naive, lru, lru+prefetch, all-resident); SIZE like 12GiB, 800MiB or bytes.\n"
+    "    (CUDA --ablate: naive, lru, lru+prefetch, hybrid, cpu-layers-N (N = --cpu-expert-layers,\n"
+    "    default 8), all-cpu, cpu-only, all-resident; --variants keeps only those named);\n"
+    "    SIZE like 12GiB, 800MiB or bytes.\n"
     "    Progress on stderr as `progress {json}` lines; a table on stdout; JSON to --out.\n"
     "moe bench --routing-trace TRACE.json [--out FILE.json]\n"
     "    replay recorded expert choices (moe run --record-routing) through the cache policies at\n"
@@ -112,6 +120,9 @@ struct Variant {
   int64_t budget;      // LoadOptions::vram_budget
   std::string policy;
   int lookahead;
+  int cpu_layers = 0;  // LoadOptions::cpu_expert_layers
+  bool hybrid = false; // LoadOptions::hybrid
+  bool on_cpu = false; // the CPU device (no GPU at all)
 };
 
 struct Run {
@@ -128,6 +139,9 @@ Counters diff(const Counters& b, const Counters& a) {
   d.prefetch_wasted -= a.prefetch_wasted;
   d.bytes_copied -= a.bytes_copied;
   d.copy_ms -= a.copy_ms;
+  d.expert_cpu_computed -= a.expert_cpu_computed;
+  d.cpu_expert_bytes -= a.cpu_expert_bytes;
+  d.cpu_expert_ms -= a.cpu_expert_ms;
   return d;
 }
 
@@ -150,8 +164,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
     }
   const cli::Args args(argv,
                        {"--model", "--device", "--prompt-len", "--gen", "--repeat", "--threads", "--vram-budget",
-                        "--policy", "--lookahead", "--guesses", "--context", "--out"},
-                       {"--ablate"});
+                        "--policy", "--lookahead", "--guesses", "--context", "--out", "--cpu-expert-layers", "--variants"},
+                       {"--ablate", "--hybrid"});
   const std::string model = args.required("--model");
   const std::string device = args.str("--device", "cpu");
   if (device != "cpu" && device != "cuda") throw cli::UsageError("--device must be cpu or cuda");
@@ -166,6 +180,9 @@ int cmd_bench(const std::vector<std::string>& argv) {
   const bool cuda = device == "cuda";
   const int64_t budget = args.has("--vram-budget") ? parse_size(args.str("--vram-budget")) : -1;
   const int context = int(args.integer("--context", prompt_len + gen + 8, 16, 1 << 20));
+  const bool hybrid = args.has("--hybrid");
+  const int cpu_layers_arg = int(args.integer("--cpu-expert-layers", 0, 0, 1 << 16));
+  const int model_layers = cuda ? load_model_config(model).num_layers : 0;
   std::string command = "moe bench";
   for (const std::string& a : argv) command += " " + a;
   if (args.has("--out")) {
@@ -182,11 +199,27 @@ int cmd_bench(const std::vector<std::string>& argv) {
     variants.push_back({"naive", "No cache (copy every routed expert)", b, "none", 0});
     variants.push_back({"lru", "LRU cache", b, policy, 0});
     variants.push_back({"lru+prefetch", "LRU cache + speculative loading", b, policy, lookahead});
+    variants.push_back({"hybrid", "Hybrid: each miss copied or computed on the CPU (+ LRU, speculative loading)", b,
+                        policy, lookahead, 0, true});
+    // The peer's static placement (llama.cpp --n-cpu-moe 8 on the reference machine).
+    const int n = std::min(cpu_layers_arg > 0 ? cpu_layers_arg : 8, model_layers);
+    variants.push_back({"cpu-layers-" + std::to_string(n), "Experts of the first " + std::to_string(n) +
+                        " layers on the CPU, the rest cached on the GPU", b, policy, lookahead, n});
+    variants.push_back({"all-cpu", "All experts on the CPU, dense weights on the GPU", -1, policy, 0, model_layers});
+    variants.push_back({"cpu-only", "CPU only (no GPU)", -1, policy, 0, 0, false, true});
     variants.push_back({"all-resident", "All experts resident", -1, policy, 0});
   } else {
-    variants.push_back({budget < 0 ? "all-resident" : "lru+prefetch",
-                        budget < 0 ? "All experts resident" : "LRU cache + speculative loading", budget, policy,
-                        budget < 0 ? 0 : lookahead});
+    Variant v{budget < 0 ? "all-resident" : "lru+prefetch",
+              budget < 0 ? "All experts resident" : "LRU cache + speculative loading", budget, policy,
+              budget < 0 ? 0 : lookahead, cpu_layers_arg, hybrid};
+    if (hybrid) v.name = "hybrid", v.label = "Hybrid: each miss copied or computed on the CPU";
+    if (cpu_layers_arg > 0) v.name = "cpu-layers-" + std::to_string(cpu_layers_arg), v.label = "Static CPU layers";
+    variants.push_back(v);
+  }
+  if (args.has("--variants")) {  // keep the named ones, in the order above
+    const std::string keep = "," + args.str("--variants") + ",";
+    std::erase_if(variants, [&](const Variant& v) { return keep.find("," + v.name + ",") == std::string::npos; });
+    if (variants.empty()) throw cli::UsageError("--variants: none of '" + args.str("--variants") + "' is a variant here");
   }
 
   const GpuInfo gpu = gpu_info();
@@ -201,13 +234,15 @@ int cmd_bench(const std::vector<std::string>& argv) {
   std::vector<std::string> notes;  // variants that could not run, and why (shown by the editor's view)
   json model_info;
   std::string backend;
-  std::printf("%-14s %12s %10s %12s %9s %9s %9s %10s %10s\n", "variant", "prefill t/s", "TTFT ms", "decode t/s",
-              "hit rate", "pf prec", "pf recall", "copy GB/s", "misses/tok");
+  std::printf("%-14s %12s %10s %12s %9s %9s %9s %10s %10s %9s %9s\n", "variant", "prefill t/s", "TTFT ms",
+              "decode t/s", "hit rate", "pf prec", "pf recall", "copy GB/s", "misses/tok", "cpu/tok", "cpu GB/s");
   for (const Variant& v : variants) {
     progress(step++, steps, v.name + " load");
     LoadOptions o;
     o.model_dir = model;
-    o.device = cuda ? Device::Cuda : Device::Cpu;
+    o.device = cuda && !v.on_cpu ? Device::Cuda : Device::Cpu;
+    o.cpu_expert_layers = v.cpu_layers;
+    o.hybrid = v.hybrid;
     o.threads = threads;
     o.max_context = context;
     o.kv_slots = 1;
@@ -279,6 +314,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
     const double misses_tok = cached ? double(d.expert_misses) / tokens : double(NAN);
     const double bytes_tok = double(d.bytes_copied) / tokens;
     const double bound = h2d > 0 && bytes_tok > 0 ? h2d * 1e9 / bytes_tok : double(NAN);
+    const bool cpu_served = d.expert_cpu_computed > 0;
+    const double cpu_gbps = d.cpu_expert_ms > 0 ? double(d.cpu_expert_bytes) / (d.cpu_expert_ms * 1e6) : double(NAN);
     json jr = json::array();
     for (const Run& r : runs)
       jr.push_back({{"prefill_tok_s", r.prefill_tok_s}, {"ttft_ms", r.ttft_ms}, {"decode_tok_s", r.decode_tok_s}});
@@ -299,8 +336,16 @@ int cmd_bench(const std::vector<std::string>& argv) {
            {"misses_per_token", nullable(misses_tok, cached)},
            {"copied_bytes_per_token", nullable(bytes_tok, cached)},
            {"transfer_bound_tok_s", nullable(bound, cached)},
-           {"cpu_computed_per_token", nullable(double(d.expert_cpu_computed) / tokens, cached)}}},
-         {"memory", {{"vram_bytes", cuda ? json(vram) : json(nullptr)}, {"host_bytes", rss_bytes()}}}});
+           {"cpu_computed_per_token", nullable(double(d.expert_cpu_computed) / tokens, cached || cpu_served)}}},
+         // How routed experts not in VRAM were served in decode, and what each pipe achieved
+         // (copy: bytes over the copy stream's busy time; CPU: expert bytes over the CPU calls' wall time).
+         {"served",
+          {{"copied_per_token", nullable(misses_tok, cached)},
+           {"cpu_computed_per_token", nullable(double(d.expert_cpu_computed) / tokens, cuda && !v.on_cpu)},
+           {"copy_gbps", nullable(copy_gbps, true)},
+           {"cpu_gbps", nullable(cpu_gbps, cpu_served)},
+           {"cpu_bytes_per_token", nullable(double(d.cpu_expert_bytes) / tokens, cpu_served)}}},
+         {"memory", {{"vram_bytes", cuda && !v.on_cpu ? json(vram) : json(nullptr)}, {"host_bytes", rss_bytes()}}}});
     const json& j = out_variants.back();
     auto fmt = [](const json& x, int decimals) {
       if (x.is_null()) return std::string("—");
@@ -308,10 +353,12 @@ int cmd_bench(const std::vector<std::string>& argv) {
       std::snprintf(b, sizeof b, "%.*f", decimals, x.get<double>());
       return std::string(b);
     };
-    std::printf("%-14s %12.1f %10.1f %12.2f %9s %9s %9s %10s %10s\n", v.name.c_str(), j["prefill_tok_s"].get<double>(),
-                j["ttft_ms"].get<double>(), j["decode_tok_s"].get<double>(), fmt(j["cache"]["hit_rate"], 3).c_str(),
-                fmt(j["cache"]["prefetch_precision"], 3).c_str(), fmt(j["cache"]["prefetch_recall"], 3).c_str(),
-                fmt(j["cache"]["copy_gbps"], 1).c_str(), fmt(j["cache"]["misses_per_token"], 2).c_str());
+    std::printf("%-14s %12.1f %10.1f %12.2f %9s %9s %9s %10s %10s %9s %9s\n", v.name.c_str(),
+                j["prefill_tok_s"].get<double>(), j["ttft_ms"].get<double>(), j["decode_tok_s"].get<double>(),
+                fmt(j["cache"]["hit_rate"], 3).c_str(), fmt(j["cache"]["prefetch_precision"], 3).c_str(),
+                fmt(j["cache"]["prefetch_recall"], 3).c_str(), fmt(j["cache"]["copy_gbps"], 1).c_str(),
+                fmt(j["cache"]["misses_per_token"], 2).c_str(), fmt(j["served"]["cpu_computed_per_token"], 2).c_str(),
+                fmt(j["served"]["cpu_gbps"], 1).c_str());
     std::fflush(stdout);
   }
   progress(steps, steps, "done");

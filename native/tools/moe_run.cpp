@@ -41,8 +41,8 @@ int cmd_run(const std::vector<std::string>& argv) {
                        {"--model", "--prompt-ids", "--max-new", "--temperature", "--top-k", "--top-p",
                         "--repetition-penalty", "--seed", "--threads", "--context", "--prefill-chunk",
                         "--stop-ids", "--logits-out", "--device", "--expert-slots", "--policy", "--lookahead",
-                        "--guesses", "--vram-budget-mib", "--record-routing"},
-                       {"--no-eos-stop"});
+                        "--guesses", "--vram-budget-mib", "--record-routing", "--cpu-expert-layers"},
+                       {"--no-eos-stop", "--hybrid"});
   LoadOptions load;
   load.model_dir = args.required("--model");
   load.threads = int(args.integer("--threads", 0, 0, 1024));
@@ -57,6 +57,9 @@ int cmd_run(const std::vector<std::string>& argv) {
   load.cache_policy = args.str("--policy", "lru");
   load.prefetch_lookahead = int(args.integer("--lookahead", 1, 0, 2));
   load.prefetch_guesses = int(args.integer("--guesses", 2, 1, 64));
+  // Hybrid execution: experts of the first N layers on the CPU; decode misses copied or CPU-computed.
+  load.cpu_expert_layers = int(args.integer("--cpu-expert-layers", 0, 0, 1 << 16));
+  load.hybrid = args.has("--hybrid");
   GenerateRequest req;
   req.prompt = args.int_list("--prompt-ids");
   req.max_new_tokens = int(args.integer("--max-new", 16, 0, 1 << 20));
@@ -101,6 +104,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     out["expert_cache"] = {{"hits", c.expert_hits}, {"misses", c.expert_misses}, {"prefetch_issued", c.prefetch_issued},
                            {"prefetch_used", c.prefetch_used}, {"prefetch_wasted", c.prefetch_wasted},
                            {"bytes_copied", c.bytes_copied}, {"copy_ms", c.copy_ms}};
+  if (c.expert_cpu_computed > 0)
+    out["cpu_experts"] = {{"computed", c.expert_cpu_computed}, {"bytes", c.cpu_expert_bytes}, {"ms", c.cpu_expert_ms}};
   std::cout << out.dump() << std::endl;
   return 0;
 }

@@ -53,7 +53,7 @@ struct LoadOptions {
   Device device = Device::Cpu;
   int threads = 0;               // 0 = hardware concurrency
   int max_context = 4096;        // KV cache length in tokens (clamped to max_position_embeddings)
-  int prefill_chunk = 0;         // tokens per batched prefill step (0 = 128); bounds activation memory
+  int prefill_chunk = 0;         // tokens per batched prefill step (0 = 128; CUDA 512); bounds activation memory
   int kv_slots = 2;              // KV caches kept for prefix reuse (e.g. 0 = completions, 1 = chat)
   // Expert offloading (CUDA backend; the CPU backend keeps every expert in RAM and ignores these).
   // vram_budget: bytes of device memory the engine may use in all (dense weights, KV caches,
@@ -64,7 +64,14 @@ struct LoadOptions {
   std::string cache_policy = "lru";  // eviction policy of the per-layer expert cache: lru | lfu | none
   int prefetch_lookahead = 1;        // speculative loading: layers ahead (0 = off, 1 or 2)
   int prefetch_guesses = 2;          // experts guessed per look-ahead layer
-  int cpu_expert_layers = 0;         // experts of the last N layers always computed on the CPU
+  // Hybrid execution (CUDA + quantized model; the CPU backend computes every expert on the CPU
+  // anyway and ignores both). cpu_expert_layers: the experts of the first N layers never get VRAM
+  // slots and are always computed on the CPU from host RAM (like llama.cpp --n-cpu-moe N; the
+  // budget's room goes to the other layers). hybrid: in decode, each routed expert that is not in
+  // VRAM is either copied (and cached) or computed on the CPU where it lies, whichever a cost model
+  // (measured PCIe and CPU speed, corrected online) says finishes sooner; both run at once.
+  int cpu_expert_layers = 0;
+  bool hybrid = false;
 };
 
 struct SamplingParams {
@@ -111,7 +118,9 @@ struct Counters {
   // Expert cache (CUDA offloading). All zero when every expert is resident or on the CPU backend.
   uint64_t expert_hits = 0;           // needed expert already in its layer's cache
   uint64_t expert_misses = 0;         // needed expert copied in on demand
-  uint64_t expert_cpu_computed = 0;   // needed expert computed on the CPU instead (hybrid)
+  uint64_t expert_cpu_computed = 0;   // needed expert computed on the CPU instead (hybrid / CPU layers)
+  uint64_t cpu_expert_bytes = 0;      // expert bytes the CPU read computing them
+  double cpu_expert_ms = 0;           // wall time of those CPU computations
   uint64_t prefetch_issued = 0;       // speculative copies started
   uint64_t prefetch_used = 0;         // ... whose expert was then needed before eviction
   uint64_t prefetch_wasted = 0;       // ... evicted (or replaced) without being used
