@@ -113,7 +113,9 @@ if [ "${BENCH:-0}" = 1 ]; then
       $moe run --model "$s" --device $d --prompt-ids 1 --max-new 3 --no-eos-stop \
         --logits-out "$out/logits_mixtral-$p-$d.npy" >"$out/run_mixtral-$p-$d.json" || status=1
     done
-    compare "mixtral-$p-cpu" "mixtral-$p-cuda" rel1e-3 || status=1
+    # Decode kernels round inputs to fp16 (2^-11 relative) in every product of 32 layers; measured
+    # 3.6e-3 relative to max |logit| (2.9 for random weights: small logits, so relative is strict).
+    compare "mixtral-$p-cpu" "mixtral-$p-cuda" rel5e-3 || status=1
     if [ "${PROFILE:-0}" = 1 ] && [ "$p" = "${ABLATE_PRESET:-paper-2bit}" ]; then
       pl=${PROFILE_PROMPT:-64}
       echo "== GPU time per op (LOCALMOE_CUDA_TIMING: graphs off), $pl-token prompt + ${PROFILE_GEN:-64} decode tokens, $p"

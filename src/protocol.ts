@@ -135,6 +135,12 @@ export interface GenerationResult {
   ttftMs: number;
   /** Decode tokens per second, from the engine's counters. */
   tokensPerSecond: number;
+  /**
+   * Engine compute time in ms: prefill + decode of every engine run of the request, from the
+   * engine's counters (queueing, tokenization and IPC excluded). Lets the editor tell its own
+   * overhead from the model's time. Absent where no engine counters exist (remote mode).
+   */
+  engineMs?: number;
 }
 
 /**

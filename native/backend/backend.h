@@ -62,6 +62,7 @@ struct MoeArgs {
   float* router = nullptr;             // [T, E] scratch for the router logits
   float* x = nullptr;                  // [T, D] residual stream
   int32_t* record = nullptr;           // host [T, K]: the chosen experts, when non-null
+  const int32_t* forced = nullptr;     // host [T, K]: experts to use instead of the top-k (replay)
 };
 
 // What a backend's memory holds, for the VRAM-by-category report.

@@ -396,6 +396,7 @@ class CudaBackend final : public Backend {
     };
     d_ids_ = static_cast<int32_t*>(dev(size_t(C_) * size_t(K_) * 4));
     d_w_ = static_cast<float*>(dev(size_t(C_) * size_t(K_) * 4));
+    d_forced_ = static_cast<int32_t*>(dev(size_t(C_) * size_t(K_) * 4));
     d_guess_ = static_cast<float*>(dev(2 * size_t(E_) * 4));
     d_a_ = static_cast<float*>(dev(rows * size_t(F_) * 4));
     d_y_ = static_cast<float*>(dev(rows * size_t(D_) * 4));
@@ -452,7 +453,10 @@ class CudaBackend final : public Backend {
     const int T = a.T, l = a.layer;
     matmul(*a.gate, a.h, T, a.router, false);                      // router logits [T, E]
     Timed timed(*timer_, "moe");
-    topk_kernel<<<(T + 127) / 128, 128, 0, stream_>>>(a.router, T, E_, K_, d_ids_, d_w_,
+    if (a.forced != nullptr)  // routing replay: the experts come from the host (pageable: copied now)
+      LM_CUDA(cudaMemcpyAsync(d_forced_, a.forced, size_t(T) * size_t(K_) * 4, cudaMemcpyHostToDevice, stream_),
+              "staging replayed routing");
+    topk_kernel<<<(T + 127) / 128, 128, 0, stream_>>>(a.router, T, E_, K_, a.forced ? d_forced_ : nullptr, d_ids_, d_w_,
                                                       d_usage_ + size_t(l) * size_t(E_));
     launched("routing");
     if (T == 1) decode_moe(a);
@@ -921,6 +925,7 @@ class CudaBackend final : public Backend {
   int lookahead_ = 1, guesses_ = 2;
   uint64_t budget_ = 0;
   int32_t* d_ids_ = nullptr;
+  int32_t* d_forced_ = nullptr;  // [C, K] replayed routing (Engine::replay_routing)
   float *d_w_ = nullptr, *d_guess_ = nullptr, *d_a_ = nullptr, *d_y_ = nullptr, *d_xs_ = nullptr, *d_moe_ = nullptr;
   int32_t* d_stage_ = nullptr;
   unsigned long long* d_usage_ = nullptr;

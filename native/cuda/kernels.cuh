@@ -368,8 +368,10 @@ __global__ void scatter_add_rows_kernel(const float* __restrict__ src, const int
 // Router, as the host's MixtralModel::route: softmax over E (fp32), top-K by repeated argmax (the
 // lower index wins ties), weights renormalised to sum 1. One thread per token (E and K are small).
 // usage[e] counts tokens routed to expert e (read back by counters()).
-__global__ void topk_kernel(const float* __restrict__ logits, int T, int E, int K, int32_t* __restrict__ ids,
-                            float* __restrict__ weights, unsigned long long* __restrict__ usage) {
+// forced (may be null): [T, K] experts to take instead of the top-k (routing replay); their
+// weights are still the router's probabilities, renormalised over the K taken.
+__global__ void topk_kernel(const float* __restrict__ logits, int T, int E, int K, const int32_t* __restrict__ forced,
+                            int32_t* __restrict__ ids, float* __restrict__ weights, unsigned long long* __restrict__ usage) {
   const int t = blockIdx.x * blockDim.x + threadIdx.x;
   if (t >= T) return;
   const float* r = logits + size_t(t) * E;
@@ -389,6 +391,7 @@ __global__ void topk_kernel(const float* __restrict__ logits, int T, int E, int 
       const float pe = expf(r[e] - mx) / sum;
       if (!taken && (best < 0 || pe > bp)) best = e, bp = pe;
     }
+    if (forced != nullptr) best = forced[size_t(t) * K + k], bp = expf(r[best] - mx) / sum;
     idx[k] = best;
     wt[k] = bp;
     wsum += bp;

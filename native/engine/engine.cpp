@@ -213,6 +213,23 @@ class LoadedEngine final : public Engine {
   }
   const std::vector<std::vector<int32_t>>& routing() const override { return routing_; }
 
+  void replay_routing(std::shared_ptr<const RoutingTrace> trace) override {
+    if (trace != nullptr) {
+      const int K = config_.experts_per_token, E = config_.num_experts;
+      if (!backend_->manages_experts())
+        fail("routing replay needs the CUDA backend with a quantized model (the device routes there)");
+      if (trace->experts != E || trace->experts_per_token != K || trace->layers < 1 || trace->tokens.empty())
+        fail("routing trace has ", trace->experts, " experts, top-", trace->experts_per_token, " over ",
+             trace->layers, " layers; this model has ", E, " experts, top-", K);
+      for (const std::vector<int32_t>& row : trace->tokens) {
+        if (row.size() != size_t(trace->layers) * size_t(K)) fail("routing trace row of the wrong length");
+        for (int32_t e : row)
+          if (e < 0 || e >= E) fail("routing trace names expert ", e, "; this model has ", E);
+      }
+    }
+    model_->set_routing_replay(std::move(trace));
+  }
+
   Counters counters() const override {
     Counters c = counters_;
     c.expert_usage = model_->expert_usage();

@@ -23,6 +23,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 
 #include "common/check.h"
 
@@ -134,6 +136,34 @@ void MixtralModel::route(int n, int layer) {
   if (routing_log_ != nullptr) log_routing(n, layer);
 }
 
+void MixtralModel::set_routing_replay(std::shared_ptr<const RoutingTrace> trace) {
+  replay_ = std::move(trace);
+  replay_row_ = 0;
+  if (replay_ == nullptr) return;
+  LM_ASSERT(be_.manages_experts(), "routing replay needs a backend that routes on the device");
+  const int L = c_.num_layers, E = c_.num_experts;
+  // Layers past the trace's own reuse its rows under a fixed relabelling of the experts, so two
+  // such layers do not miss and hit in lockstep (a trained model's layers route independently).
+  replay_perm_.resize(size_t(L) * size_t(E));
+  std::mt19937 rng(20261125u);
+  for (int l = 0; l < L; ++l) {
+    int32_t* p = replay_perm_.data() + size_t(l) * size_t(E);
+    std::iota(p, p + E, 0);
+    if (l >= replay_->layers) std::shuffle(p, p + E, rng);
+  }
+  forced_.resize(size_t(state_.C) * size_t(c_.experts_per_token));
+}
+
+void MixtralModel::fill_forced(int n, int layer) {
+  const RoutingTrace& tr = *replay_;
+  const int K = c_.experts_per_token, tl = layer % tr.layers;
+  const int32_t* perm = replay_perm_.data() + size_t(layer) * size_t(c_.num_experts);
+  for (int t = 0; t < n; ++t) {
+    const std::vector<int32_t>& row = tr.tokens[(replay_row_ + size_t(t)) % tr.tokens.size()];
+    for (int k = 0; k < K; ++k) forced_[size_t(t) * size_t(K) + size_t(k)] = perm[row[size_t(tl) * size_t(K) + size_t(k)]];
+  }
+}
+
 void MixtralModel::log_routing(int n, int layer) {
   const int K = c_.experts_per_token;
   for (int t = 0; t < n; ++t) {
@@ -166,7 +196,7 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
   // A single decode token may run as a recorded CUDA graph (one launch for the whole step); the
   // key is the KV cache it writes. Not while recording routing (that needs the host per layer).
   const void* graph_key = s.k_cache[size_t(s.kv_slot)]->f32();
-  const bool graphable = n == 1 && n_logits == 1 && routing_log_ == nullptr;
+  const bool graphable = n == 1 && n_logits == 1 && routing_log_ == nullptr && replay_ == nullptr;
   if (graphable && be_.graph_replay(tokens[0], pos, graph_key, logits_out)) return true;
   const bool capturing = graphable && be_.graph_begin(tokens[0], pos, graph_key);
 
@@ -216,6 +246,10 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
       ma.router = s.router->f32();
       ma.x = x;
       ma.record = routing_log_ != nullptr ? s.topk_expert.data() : nullptr;
+      if (replay_ != nullptr) {
+        fill_forced(n, l);
+        ma.forced = forced_.data();
+      }
       be_.moe(ma);
       if (routing_log_ != nullptr) log_routing(n, l);
       continue;
@@ -240,6 +274,7 @@ bool MixtralModel::forward(const int32_t* tokens, int n, int pos, int n_logits, 
     be_.add(x, s.moe->f32(), size_t(n) * size_t(D));                      // x += moe
   }
 
+  if (replay_ != nullptr) replay_row_ += size_t(n);
   if (n_logits > 0) {
     const float* last = x + size_t(n - n_logits) * size_t(D);
     be_.rmsnorm(last, w_.final_norm, c_.rms_norm_eps, n_logits, D, h);    // h [n_logits, D]

@@ -76,6 +76,8 @@ class MixtralModel {
   std::vector<uint64_t>& expert_usage();
   // When set, forward appends one row per token: (*log)[t][l * K + k] = chosen expert.
   void set_routing_log(std::vector<std::vector<int32_t>>* log) { routing_log_ = log; }
+  // Engine::replay_routing (validated there); null turns it off.
+  void set_routing_replay(std::shared_ptr<const RoutingTrace> trace);
 
  private:
   void route(int n, int layer);  // router_host -> topk_* and expert_rows/weight/count
@@ -89,6 +91,12 @@ class MixtralModel {
   RopeTable rope_;
   std::vector<uint64_t> expert_usage_;  // [L * E]
   std::vector<std::vector<int32_t>>* routing_log_ = nullptr;
+  // Routing replay: the trace, the next trace row, the per-layer expert relabelling [L * E], and
+  // the forced ids of the current layer's chunk [C * K].
+  std::shared_ptr<const RoutingTrace> replay_;
+  size_t replay_row_ = 0;
+  std::vector<int32_t> replay_perm_, forced_;
+  void fill_forced(int n, int layer);
 };
 
 }  // namespace lm

@@ -74,5 +74,11 @@ grep -q '"optimal"' "$TMP/br.json" || { echo "FAIL: bench routing rows"; fail=1;
 echo '{"schema":"other"}' >"$TMP/rt-bad.json"
 expect 1 "$MOE" bench --routing-trace "$TMP/rt-bad.json"
 grep -q "record one with moe run --record-routing" "$TMP/err" || { echo "FAIL: bad trace message"; cat "$TMP/err"; fail=1; }
+# moe bench --replay-routing: GPU only (usage error on the CPU), and a malformed trace is named.
+expect 2 "$MOE" bench --model "$FIX" --replay-routing "$TMP/rt.json"
+grep -q "needs --device cuda" "$TMP/err" || { echo "FAIL: replay on cpu message"; cat "$TMP/err"; fail=1; }
+echo '{"schema":"localmoe.routing-trace/1","layers":2,"experts":8,"experts_per_token":2,"tokens":[[1,2,3]]}' >"$TMP/rt-short.json"
+expect 1 "$MOE" bench --routing-trace "$TMP/rt-short.json"
+grep -q "does not hold layers x experts_per_token" "$TMP/err" || { echo "FAIL: short trace row message"; cat "$TMP/err"; fail=1; }
 [ $fail -eq 0 ] && echo "test_cli: all checks passed"
 exit $fail

@@ -107,6 +107,11 @@ int main() {
   CHECK(c.expert_usage.size() == size_t(cfg.num_layers * cfg.num_experts));
   CHECK(c.prefill_ms > 0 && c.decode_ms > 0);
   CHECK(engine->routing().empty());  // recording is off by default
+  // Routing replay needs a backend that routes on the device; on the CPU it is a clear error.
+  auto trace = std::make_shared<lm::RoutingTrace>();
+  trace->layers = cfg.num_layers, trace->experts = cfg.num_experts, trace->experts_per_token = cfg.experts_per_token;
+  trace->tokens.assign(1, std::vector<int32_t>(size_t(cfg.num_layers * cfg.experts_per_token), 0));
+  CHECK_THROWS(engine->replay_routing(trace), "CUDA backend with a quantized model");
 
   // Input errors are lm::Error with a message, never a crash.
   CHECK_THROWS(engine->generate(request({}, 4), nullptr), "empty");

@@ -37,7 +37,8 @@ using json = nlohmann::json;
 
 const char* const kUsage =
     "moe bench --scenario completion --model DIR [--trace FILE] [--max-new N] [--repeat N]\n"
-    "          [--limit N] [--threads N] [--device cpu|cuda] [--context N] [--machine TEXT] [--out FILE.json]";
+    "          [--limit N] [--threads N] [--device cpu|cuda] [--vram-budget SIZE] [--context N] [--machine TEXT]\n"
+    "          [--out FILE.json]";
 
 struct Request {
   std::vector<int32_t> prompt;
@@ -183,7 +184,7 @@ double load_average() {
 int cmd_bench_completion(const std::vector<std::string>& argv) {
   const cli::Args args(argv,
                        {"--scenario", "--model", "--trace", "--max-new", "--repeat", "--threads", "--device",
-                        "--context", "--machine", "--out", "--limit"},
+                        "--context", "--machine", "--out", "--limit", "--vram-budget"},
                        {});
   if (args.str("--scenario") != "completion") throw cli::UsageError(std::string("--scenario completion\n") + kUsage);
   LoadOptions load;
@@ -192,6 +193,7 @@ int cmd_bench_completion(const std::vector<std::string>& argv) {
   const std::string device = args.str("--device", "cpu");
   if (device != "cpu" && device != "cuda") throw cli::UsageError("--device must be cpu or cuda");
   load.device = device == "cuda" ? Device::Cuda : Device::Cpu;
+  if (args.has("--vram-budget")) load.vram_budget = cli::parse_vram_budget(args.str("--vram-budget"));
   load.max_context = int(args.integer("--context", 4096, 1, 1 << 20));
   load.kv_slots = 2;
   const std::string trace_path = args.str("--trace", "bench/traces/completion-session.json");

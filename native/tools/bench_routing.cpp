@@ -14,6 +14,7 @@
 #include "localmoe/engine.h"
 #include "offload/trace_sim.h"
 #include "tools/cli.h"
+#include "tools/routing_trace.h"
 #include "tools/commands.h"
 
 namespace lm::tools {
@@ -21,20 +22,9 @@ namespace lm::tools {
 int cmd_bench_routing(const std::vector<std::string>& argv) {
   const cli::Args args(argv, {"--routing-trace", "--out"}, {});
   const std::string path = args.required("--routing-trace");
-  std::ifstream f(path);
-  if (!f) throw Error("cannot open routing trace " + path);
-  nlohmann::json trace;
-  try {
-    f >> trace;
-  } catch (const std::exception& e) {
-    throw Error(path + " is not valid JSON (" + e.what() + "); record one with moe run --record-routing");
-  }
-  if (trace.value("schema", "") != "localmoe.routing-trace/1")
-    throw Error(path + " is not a localmoe.routing-trace/1 file; record one with moe run --record-routing");
-  const int L = trace.at("layers").get<int>(), E = trace.at("experts").get<int>();
-  const int K = trace.at("experts_per_token").get<int>();
-  const auto tokens = trace.at("tokens").get<std::vector<std::vector<int32_t>>>();
-  if (tokens.empty() || L < 1 || E < 1 || K < 1 || K > E) throw Error(path + ": empty or inconsistent trace");
+  const LoadedTrace loaded = load_routing_trace(path);
+  const int L = loaded.trace.layers, E = loaded.trace.experts, K = loaded.trace.experts_per_token;
+  const std::vector<std::vector<int32_t>>& tokens = loaded.trace.tokens;
   const double T = double(tokens.size());
 
   nlohmann::json rows = nlohmann::json::array();
@@ -68,7 +58,7 @@ int cmd_bench_routing(const std::vector<std::string>& argv) {
     const nlohmann::json out = {{"schema", "localmoe.bench-routing/1"},
                                 {"created", created},
                                 {"command", command},
-                                {"trace", {{"file", path}, {"model", trace.value("model", "")}, {"tokens", tokens.size()},
+                                {"trace", {{"file", path}, {"model", loaded.model}, {"tokens", tokens.size()},
                                            {"layers", L}, {"experts", E}, {"experts_per_token", K}}},
                                 {"method", "per-layer caches replayed over the recorded choices; a miss is a use whose "
                                            "expert is not cached (first uses included); optimal = Belady"},

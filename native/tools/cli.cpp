@@ -74,4 +74,25 @@ std::vector<int32_t> Args::int_list(const std::string& name) const {
   return out;
 }
 
+
+int64_t parse_vram_budget(const std::string& s) {
+  if (s == "auto") return 0;
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (...) {
+    throw cli::UsageError("--vram-budget '" + s + "': expected a size like 12GiB, 800MiB, 10GB or auto");
+  }
+  const std::string unit = s.substr(used);
+  double mul = 1;
+  if (unit == "GiB" || unit == "G") mul = double(1ull << 30);
+  else if (unit == "MiB" || unit == "M") mul = double(1ull << 20);
+  else if (unit == "GB") mul = 1e9;
+  else if (unit == "MB") mul = 1e6;
+  else if (!unit.empty()) throw cli::UsageError("--vram-budget '" + s + "': unknown unit '" + unit + "'");
+  if (!(v > 0)) throw cli::UsageError("--vram-budget must be positive or auto");
+  return int64_t(v * mul);
+}
+
 }  // namespace lm::cli

@@ -32,4 +32,7 @@ class Args {
   std::map<std::string, std::string> values_;  // flag -> value ("" for boolean flags)
 };
 
+// --vram-budget SIZE: bytes for "12GiB", "800MiB", "10GB", "500MB" or plain bytes; 0 for "auto".
+int64_t parse_vram_budget(const std::string& s);
+
 }  // namespace lm::cli

@@ -35,6 +35,7 @@
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/machine.h"
+#include "tools/routing_trace.h"
 
 namespace lm::tools {
 
@@ -42,10 +43,12 @@ const char* const kBenchUsage =
     "moe bench --model DIR [--device cpu|cuda] [--prompt-len N] [--gen N] [--repeat N] [--threads N]\n"
     "          [--vram-budget SIZE|auto] [--ablate] [--policy lru|lfu] [--lookahead 0-2] [--guesses N]\n"
     "          [--cpu-expert-layers N] [--hybrid] [--variants a,b,...] [--context N] [--out FILE.json]\n"
+    "          [--replay-routing TRACE.json]\n"
     "    prefill, time to first token and decode tok/s with the expert-cache counters, per variant\n"
     "    (CUDA --ablate: naive, lru, lru+prefetch, hybrid, cpu-layers-N (N = --cpu-expert-layers,\n"
     "    default 8), all-cpu, cpu-only, all-resident; --variants keeps only those named);\n"
-    "    SIZE like 12GiB, 800MiB or bytes.\n"
+    "    SIZE like 12GiB, 800MiB or bytes. --replay-routing: the GPU variants take their experts\n"
+    "    from a recorded trace (a trained model's reuse pattern for a random synthetic model).\n"
     "    Progress on stderr as `progress {json}` lines; a table on stdout; JSON to --out.\n"
     "moe bench --routing-trace TRACE.json [--out FILE.json]\n"
     "    replay recorded expert choices (moe run --record-routing) through the cache policies at\n"
@@ -56,25 +59,6 @@ namespace {
 
 using json = nlohmann::json;
 
-int64_t parse_size(const std::string& s) {
-  if (s == "auto") return 0;
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (...) {
-    throw cli::UsageError("--vram-budget '" + s + "': expected a size like 12GiB, 800MiB, 10GB or auto");
-  }
-  const std::string unit = s.substr(used);
-  double mul = 1;
-  if (unit == "GiB" || unit == "G") mul = double(1ull << 30);
-  else if (unit == "MiB" || unit == "M") mul = double(1ull << 20);
-  else if (unit == "GB") mul = 1e9;
-  else if (unit == "MB") mul = 1e6;
-  else if (!unit.empty()) throw cli::UsageError("--vram-budget '" + s + "': unknown unit '" + unit + "'");
-  if (!(v > 0)) throw cli::UsageError("--vram-budget must be positive or auto");
-  return int64_t(v * mul);
-}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -164,7 +148,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
     }
   const cli::Args args(argv,
                        {"--model", "--device", "--prompt-len", "--gen", "--repeat", "--threads", "--vram-budget",
-                        "--policy", "--lookahead", "--guesses", "--context", "--out", "--cpu-expert-layers", "--variants"},
+                        "--policy", "--lookahead", "--guesses", "--context", "--out", "--cpu-expert-layers", "--variants",
+                        "--replay-routing"},
                        {"--ablate", "--hybrid"});
   const std::string model = args.required("--model");
   const std::string device = args.str("--device", "cpu");
@@ -178,11 +163,23 @@ int cmd_bench(const std::vector<std::string>& argv) {
   const std::string policy = args.str("--policy", "lru");
   const bool ablate = args.has("--ablate");
   const bool cuda = device == "cuda";
-  const int64_t budget = args.has("--vram-budget") ? parse_size(args.str("--vram-budget")) : -1;
+  const int64_t budget = args.has("--vram-budget") ? cli::parse_vram_budget(args.str("--vram-budget")) : -1;
   const int context = int(args.integer("--context", prompt_len + gen + 8, 16, 1 << 20));
   const bool hybrid = args.has("--hybrid");
   const int cpu_layers_arg = int(args.integer("--cpu-expert-layers", 0, 0, 1 << 16));
   const int model_layers = cuda ? load_model_config(model).num_layers : 0;
+  std::shared_ptr<const RoutingTrace> replay;
+  std::string replay_note;
+  if (args.has("--replay-routing")) {
+    if (!cuda) throw cli::UsageError("--replay-routing needs --device cuda (the GPU routes on the device)");
+    LoadedTrace t = load_routing_trace(args.str("--replay-routing"));
+    replay_note = "GPU variants replay the routing of " + args.str("--replay-routing") + " (" +
+                  std::to_string(t.trace.tokens.size()) + " tokens, " + std::to_string(t.trace.layers) +
+                  " layers, recorded from " + (t.model.empty() ? std::string("?") : t.model) +
+                  "; layers past the trace's reuse it with relabelled experts). Speculative guesses still come "
+                  "from this model's routers, so prefetch precision says nothing about a trained model.";
+    replay = std::make_shared<const RoutingTrace>(std::move(t.trace));
+  }
   std::string command = "moe bench";
   for (const std::string& a : argv) command += " " + a;
   if (args.has("--out")) {
@@ -232,6 +229,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
 
   json out_variants = json::array();
   std::vector<std::string> notes;  // variants that could not run, and why (shown by the editor's view)
+  if (!replay_note.empty()) notes.push_back(replay_note);
   json model_info;
   std::string backend;
   std::printf("%-14s %12s %10s %12s %9s %9s %9s %10s %10s %9s %9s\n", "variant", "prefill t/s", "TTFT ms",
@@ -260,6 +258,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
       step += repeat;
       continue;
     }
+    if (replay != nullptr && o.device == Device::Cuda) engine->replay_routing(replay);
     const ModelConfig& c = engine->config();
     backend = engine->backend_name();
     if (model_info.is_null())

@@ -10,6 +10,7 @@ import { LinkedCancelSource, sleep, type CancelSignal } from '../util/cancel';
 import { SuggestionCache } from './cache';
 import type { CompletionContext } from './context';
 import { allowMultiline, postprocess } from './postprocess';
+import { TimingWindow, formatTiming, timingOf, type Clock } from './timing';
 
 export interface CompletionBackend {
   /** False while the engine is starting, failed or stopped: completions then return at once. */
@@ -43,6 +44,14 @@ export type ExitReason =
 export interface CompletionOutcome {
   text: string | undefined;
   reason: ExitReason;
+  /** On an engine suggestion only: what `delivered()` needs to time the round trip. */
+  engine?: EngineAnswer;
+}
+
+/** When the request really started (after the debounce) and what the engine reported. */
+export interface EngineAnswer {
+  startMs: number;
+  result: GenerationResult;
 }
 
 let nextStreamId = 1;
@@ -54,11 +63,14 @@ export class InlineCompleter {
   private inFlight: LinkedCancelSource | undefined;
   /** Counters for the status tooltip and for tuning (acceptance rate). */
   readonly stats = { requests: 0, engineCalls: 0, cacheHits: 0, shown: 0, accepted: 0 };
+  /** Round trip vs engine time of the last delivered engine suggestions (issue #10). */
+  readonly timings = new TimingWindow(50);
 
   constructor(
     private readonly backend: CompletionBackend,
     private readonly config: () => LocalMoeConfig['completion'],
     private readonly log: Logger,
+    private readonly now: Clock = () => performance.now(),
   ) {}
 
   async complete(req: CompletionRequest, signal: CancelSignal): Promise<CompletionOutcome> {
@@ -69,6 +81,19 @@ export class InlineCompleter {
       `completion exit: ${outcome.reason}${outcome.text !== undefined ? ` (${outcome.text.length} chars)` : ''}`,
     );
     return outcome;
+  }
+
+  /**
+   * Called by the provider right before it returns an item, so that the round trip ends where the
+   * editor takes over (rendering the ghost text is the editor's and not measured). Cache hits and
+   * cancelled requests carry no `engine` and are not timed.
+   */
+  delivered(outcome: CompletionOutcome): void {
+    if (!outcome.engine) return;
+    const t = timingOf(outcome.engine.startMs, this.now(), outcome.engine.result);
+    if (!t) return; // remote mode: no engine counters to split the round trip with
+    this.timings.add(t);
+    this.log.debug(formatTiming(t));
   }
 
   /** Called when the user accepts a suggestion (the item's command). */
@@ -88,6 +113,7 @@ export class InlineCompleter {
     }
     if (signal.isCancellationRequested) return none('cancelled-before-debounce');
     if (!(await sleep(cfg.debounceMs, signal))) return none('cancelled-during-debounce');
+    const startMs = this.now(); // the request really starts here: the debounce is a choice, not cost
     if (!this.backend.isReady()) return none('engine-not-ready');
 
     // One request in flight: a newer keystroke supersedes the older request.
@@ -135,7 +161,7 @@ export class InlineCompleter {
       // Cache even if the editor moved on: the user may come back to this spot or type into it.
       this.cache.set(context.prefix, context.suffix, processed.text);
       if (signal.isCancellationRequested) return none('cancelled-after-response');
-      return { text: processed.text, reason: 'suggestion' };
+      return { text: processed.text, reason: 'suggestion', engine: { startMs, result } };
     } finally {
       source.dispose();
       if (this.inFlight === source) this.inFlight = undefined;

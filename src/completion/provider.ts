@@ -9,8 +9,15 @@ import type { CompleteParams, GenerationResult } from '../protocol';
 import type { CancelSignal } from '../util/cancel';
 import { InlineCompleter, type CompletionBackend } from './completer';
 import { extractContext, windowAfter, windowBefore } from './context';
+import type { TimingSummary } from './timing';
 
 export const ACCEPTED_COMMAND = 'localmoe.completionAccepted';
+/**
+ * Returns the editor-overhead figures (TimingSummary) to a caller, and logs them as one JSON line at
+ * info level, which is how the end-to-end test, driving the editor by keys, reads them. Not in the
+ * palette.
+ */
+export const TIMINGS_COMMAND = 'localmoe.completionTimings';
 
 export class LocalMoeInlineProvider implements vscode.InlineCompletionItemProvider {
   constructor(readonly completer: InlineCompleter) {}
@@ -49,7 +56,9 @@ export class LocalMoeInlineProvider implements vscode.InlineCompletionItemProvid
         command: ACCEPTED_COMMAND,
       },
     );
-    return new vscode.InlineCompletionList([item]);
+    const list = new vscode.InlineCompletionList([item]);
+    this.completer.delivered(outcome);
+    return list;
   }
 }
 
@@ -67,6 +76,11 @@ export function registerInlineCompletions(
   const provider = new LocalMoeInlineProvider(completer);
   context.subscriptions.push(
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, provider),
+    vscode.commands.registerCommand(TIMINGS_COMMAND, (): TimingSummary => {
+      const summary = completer.timings.summary();
+      engine.log.info(`completion timings: ${JSON.stringify(summary)}`);
+      return summary;
+    }),
     vscode.commands.registerCommand(ACCEPTED_COMMAND, () => {
       completer.accepted();
       const s = completer.stats;

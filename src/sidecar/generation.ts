@@ -67,7 +67,13 @@ export async function runGeneration(input: GenerationInput): Promise<GenerationR
     Math.min(Math.floor(input.sampling.maxTokens), MAX_TOKENS_LIMIT),
   );
   const generated: number[] = [];
-  const total: Totals = { ttftMs: 0, decodeMs: 0, decodeTokens: 0, stopReason: 'cancelled' };
+  const total: Totals = {
+    ttftMs: 0,
+    engineMs: 0,
+    decodeMs: 0,
+    decodeTokens: 0,
+    stopReason: 'cancelled',
+  };
   try {
     // One engine run per turn: a preemption ends a run, and the next resumes where it stopped.
     while (!controller.signal.aborted) {
@@ -91,6 +97,7 @@ export async function runGeneration(input: GenerationInput): Promise<GenerationR
         },
       );
       if (firstRun) total.ttftMs += result.prefillMs;
+      total.engineMs += result.prefillMs + result.decodeMs;
       total.decodeMs += result.decodeMs;
       total.decodeTokens += Math.max(0, result.tokens.length - 1);
       total.stopReason = result.stopReason;
@@ -121,12 +128,15 @@ export async function runGeneration(input: GenerationInput): Promise<GenerationR
     completionTokens: generated.length,
     ttftMs: total.ttftMs,
     tokensPerSecond: total.decodeMs > 0 ? (total.decodeTokens * 1000) / total.decodeMs : 0,
+    engineMs: total.engineMs,
   };
 }
 
 interface Totals {
   /** Prefill time of the runs up to the first token (a preemption may come before it). */
   ttftMs: number;
+  /** Prefill + decode of every run, resumed ones included (time spent paused is not). */
+  engineMs: number;
   decodeMs: number;
   decodeTokens: number;
   /** The last engine run's reason; 'cancelled' when none ran (cancelled while paused or queued). */
@@ -187,5 +197,6 @@ export function droppedResult(reason: string): GenerationResult {
     completionTokens: 0,
     ttftMs: 0,
     tokensPerSecond: 0,
+    engineMs: 0,
   };
 }

@@ -444,7 +444,8 @@ export class SidecarServer implements ApiBackend {
           this.last = lastRunOf(result) ?? this.last;
           this.options.log.debug(
             `${kind} ${params.streamId}: ${result.completionTokens} tokens, ${result.finishReason}, ` +
-              `ttft ${result.ttftMs.toFixed(0)} ms, ${result.tokensPerSecond.toFixed(1)} tok/s, ${Date.now() - started} ms`,
+              `ttft ${result.ttftMs.toFixed(0)} ms, ${result.tokensPerSecond.toFixed(1)} tok/s, ` +
+              `engine ${(result.engineMs ?? 0).toFixed(0)} ms, ${Date.now() - started} ms`,
           );
           return result;
         } catch (err) {

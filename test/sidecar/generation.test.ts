@@ -72,6 +72,7 @@ describe('runGeneration', () => {
     assert.equal(r.promptTokens, 3);
     assert.equal(r.ttftMs, 12);
     assert.equal(r.tokensPerSecond, 100); // 6 decode tokens in 60 ms
+    assert.equal(r.engineMs, 12 + 60, 'engine time = prefill + decode');
   });
 
   it('maps an engine stop token to finishReason stop', async () => {
@@ -228,6 +229,8 @@ describe('runGeneration under preemption', () => {
     assert.equal(r.finishReason, 'length');
     assert.equal(r.promptTokens, 3);
     assert.equal(r.ttftMs, 6, 'time to first token is the first run that produced one');
+    // Engine time counts every run: prefills 6 + 7 + 8 ms, decodes (6 + 6 + 15) tokens x 10 ms.
+    assert.equal(r.engineMs, 6 + 7 + 8 + 270);
     // Each run continues the last: its prompt is the request's prompt + everything before it.
     assert.deepEqual(engine.calls[1].prompt.slice(0, 3), [1, 2, 3]);
     assert.equal(engine.calls[1].prompt.length, 3 + 7);

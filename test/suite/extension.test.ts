@@ -4,6 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { ToWebview } from '../../src/chat/messages';
 import type { SupervisorState } from '../../src/client/supervisor';
+import type { TimingSummary } from '../../src/completion/timing';
 import type { LocalMoeApi } from '../../src/extension';
 
 const EXTENSION_ID = 'localmoe.localmoe';
@@ -21,6 +22,7 @@ const COMMANDS = [
   'localmoe.setRemoteApiKey',
   'localmoe.runBenchmark',
   'localmoe.openBenchmarkResults',
+  'localmoe.completionTimings',
 ];
 
 async function api(): Promise<LocalMoeApi> {
@@ -132,6 +134,12 @@ describe('LocalMoE in the editor', () => {
     assert.equal(typeof got.insertText, 'string');
     assert.ok((got.insertText as string).length > 0);
     assert.ok(got.range?.start.isEqual(at), 'explicit range at the cursor');
+    // The delivered engine suggestion was timed against the engine's own time (issue #10).
+    const t = await vscode.commands.executeCommand<TimingSummary>('localmoe.completionTimings');
+    assert.ok(t.recorded >= 1, `timings recorded: ${JSON.stringify(t)}`);
+    const last = t.recent[t.recent.length - 1];
+    assert.ok(last.engineMs > 0 && last.ttftMs <= last.engineMs, JSON.stringify(last));
+    assert.ok(Number.isFinite(last.overheadMs) && last.overheadMs >= 0, JSON.stringify(last));
   });
 
   it('the chat view loads its script under the CSP and the webview says ready', async () => {

@@ -63,7 +63,7 @@ describe('inline completer', () => {
   it('asks the engine once, then answers from the cache, logging each exit reason', async () => {
     const { backend, log, completer } = setup();
     const a = await completer.complete({ context: ctx('x = '), languageId: 'python' }, never());
-    assert.deepEqual(a, { text: 'foo(1)', reason: 'suggestion' });
+    assert.deepEqual([a.text, a.reason], ['foo(1)', 'suggestion']);
     const b = await completer.complete({ context: ctx('x = '), languageId: 'python' }, never());
     assert.deepEqual(b, { text: 'foo(1)', reason: 'cache-hit' });
     const c = await completer.complete({ context: ctx('x = fo'), languageId: 'python' }, never());
@@ -168,5 +168,105 @@ describe('inline completer', () => {
       (await completer.complete({ context: ctx('y = '), languageId: 'js' }, never())).text,
       'bar()',
     );
+  });
+
+  describe('round-trip timing (issue #10)', () => {
+    /** A clock the test moves by hand; the backend moves it as a sidecar + engine would. */
+    function timed(
+      engineMs: number | undefined,
+      over: Partial<typeof DEFAULT_CONFIG.completion> = {},
+    ) {
+      let clock = 100;
+      const backend = new FakeBackend();
+      const log = new MemoryLogger();
+      const config = { ...DEFAULT_CONFIG.completion, debounceMs: 0, ...over };
+      const completer = new InlineCompleter(
+        backend,
+        () => config,
+        log,
+        () => clock,
+      );
+      backend.answer = () => {
+        clock += 3 + (engineMs ?? 20) + 2; // IPC + tokenization, the engine, stream decoding + IPC back
+        return { ...result('foo(1)'), ttftMs: 12, completionTokens: 9, engineMs };
+      };
+      const advance = (ms: number) => (clock += ms);
+      return { backend, log, completer, advance };
+    }
+
+    it('round trip minus the engine time is the editor overhead, logged per completion', async () => {
+      const { log, completer, advance } = timed(35);
+      const out = await completer.complete({ context: ctx('x = '), languageId: 'python' }, never());
+      advance(1); // the provider building its item
+      completer.delivered(out);
+      const s = completer.timings.summary();
+      assert.equal(s.recorded, 1);
+      assert.deepEqual(s.recent, [
+        { roundTripMs: 41, engineMs: 35, ttftMs: 12, overheadMs: 6, completionTokens: 9 },
+      ]);
+      assert.equal(s.overheadP50Ms, 6);
+      assert.ok(
+        log.lines.includes(
+          'debug completion: round trip 41.0 ms = engine 35.0 ms (ttft 12.0 ms, 9 tokens) + editor 6.0 ms',
+        ),
+        log.lines.join('\n'),
+      );
+    });
+
+    it('starts after the debounce: the pause before the request is not overhead', async () => {
+      const { completer, advance } = timed(35, { debounceMs: 30 });
+      const pending = completer.complete({ context: ctx('x = '), languageId: 'python' }, never());
+      setTimeout(() => advance(1000), 5); // "time" passing during the debounce
+      const out = await pending;
+      completer.delivered(out);
+      assert.equal(completer.timings.summary().recent[0].roundTripMs, 40);
+    });
+
+    it('does not time cache hits, typed-through suggestions or cancelled requests', async () => {
+      const { backend, completer } = timed(35);
+      const first = await completer.complete(
+        { context: ctx('x = '), languageId: 'python' },
+        never(),
+      );
+      completer.delivered(first);
+      for (const prefix of ['x = ', 'x = fo']) {
+        const hit = await completer.complete(
+          { context: ctx(prefix), languageId: 'python' },
+          never(),
+        );
+        assert.equal(hit.engine, undefined, hit.reason);
+        completer.delivered(hit);
+      }
+      // Cancelled after the engine answered: the editor shows nothing, so nothing is timed.
+      const s = manualSignal();
+      const answer = backend.answer;
+      backend.answer = (p) => {
+        s.cancel();
+        return answer(p);
+      };
+      const late = await completer.complete({ context: ctx('y = '), languageId: 'js' }, s);
+      assert.equal(late.reason, 'cancelled-after-response');
+      completer.delivered(late);
+      // Superseded while in flight.
+      backend.answer = answer;
+      backend.delayMs = 50;
+      const older = completer.complete({ context: ctx('z = '), languageId: 'js' }, never());
+      await new Promise((r) => setTimeout(r, 5));
+      const newer = completer.complete({ context: ctx('z = 1'), languageId: 'js' }, never());
+      const superseded = await older;
+      assert.equal(superseded.reason, 'cancelled-in-flight');
+      completer.delivered(superseded);
+      await newer;
+      assert.equal(completer.timings.summary().recorded, 1);
+    });
+
+    it('does not time answers without engine counters (remote mode)', async () => {
+      const { log, completer } = timed(undefined);
+      const out = await completer.complete({ context: ctx('x = '), languageId: 'python' }, never());
+      assert.equal(out.reason, 'suggestion');
+      completer.delivered(out);
+      assert.equal(completer.timings.summary().recorded, 0);
+      assert.ok(!log.lines.some((l) => l.includes('round trip')));
+    });
   });
 });

@@ -142,6 +142,12 @@ struct Counters {
 // Called from the generating thread for each new token; return false to stop generation.
 using TokenCallback = std::function<bool(int32_t token)>;
 
+// Recorded routing (`moe run --record-routing`, schema localmoe.routing-trace/1): tokens[t][l * K + k].
+struct RoutingTrace {
+  int layers = 0, experts = 0, experts_per_token = 0;
+  std::vector<std::vector<int32_t>> tokens;
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -167,6 +173,14 @@ class Engine {
   // routing()[t][l * K + k]. Recording is off unless enabled (it allocates).
   virtual void set_record_routing(bool on) = 0;
   virtual const std::vector<std::vector<int32_t>>& routing() const = 0;
+
+  // Benchmarks: every token from now on takes its experts from `trace` (token i of the run uses
+  // row i mod the trace's length; layer l uses trace layer l mod its layer count, with a fixed
+  // per-layer relabelling of experts beyond the trace's layers) instead of the router's top-k; the
+  // mixing weights stay the router's (renormalised over the forced experts). So a random synthetic
+  // model's expert cache sees a trained model's reuse pattern. Null turns it off. Needs a backend
+  // that routes on the device (CUDA with a quantized model); decode graphs are off while it is on.
+  virtual void replay_routing(std::shared_ptr<const RoutingTrace> trace) = 0;
 
   virtual Counters counters() const = 0;
   virtual void reset_counters() = 0;
