@@ -28,6 +28,7 @@
 
 #include <cstdint>
 
+#include "cuda/packed_device.cuh"
 #include "cuda/packed_matvec.h"
 
 namespace lm::cuda::gemm {
@@ -62,27 +63,14 @@ struct Args {
 
 // The matrix of a job (0: w, 1: up), its pointers resolved on the device for indirect jobs.
 __device__ __forceinline__ PackedMatrix resolve(const MatvecJob& job, int which) {
-  PackedMatrix m = which ? job.up : job.w;
-  if (job.table != nullptr) {
-    const int slot = job.table_offset + job.ids[job.id_index];
-    const uint8_t* base = job.table[slot];
-    const MatrixOffsets& o = which ? job.up_off : job.w_off;
-    m.unshift = job.unshifts[slot * 3 + (which ? job.which_up : job.which)];
-    m.codes = base + o.codes;
-    m.scale_codes = base + o.scale_codes;
-    m.zero_codes = base + o.zero_codes;
-    m.scale_meta = reinterpret_cast<const uint16_t*>(base + o.scale_meta);
-    m.zero_meta = reinterpret_cast<const uint16_t*>(base + o.zero_meta);
-  }
-  return m;
+  return which ? packed::job_matrix(job, job.up, job.up_off, job.which_up)
+               : packed::job_matrix(job, job.w, job.w_off, job.which);
 }
 
 // Tile-local input index of half `h` of pair π (the first input of its 16-input slot).
 template <int BITS> __host__ __device__ __forceinline__ int pair_input(int pi, int h) {
   return BITS == 4 ? (pi / 4) * 128 + 16 * (pi % 4 + 4 * h) : 16 * (pi + 8 * h);
 }
-
-__device__ __forceinline__ float half_bits_f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 
 template <int BITS>
 __global__ void prep_table_kernel(const __grid_constant__ MatvecJob job, int which, int tiles, uint2* __restrict__ tab) {
@@ -101,10 +89,10 @@ __global__ void prep_table_kernel(const __grid_constant__ MatvecJob job, int whi
     if (k >= m.cols) continue;
     const int t = row * gpr + k / m.group;  // row-major group index (< 2^31, as everywhere)
     const int mg = t / m.meta_group;
-    const float smin = half_bits_f(__ldg(m.scale_meta + 2 * mg)), sstep = half_bits_f(__ldg(m.scale_meta + 2 * mg + 1));
-    const float zmin = half_bits_f(__ldg(m.zero_meta + 2 * mg)), zstep = half_bits_f(__ldg(m.zero_meta + 2 * mg + 1));
-    const float sv = __fadd_rn(smin, __fmul_rn(sstep, float(__ldg(m.scale_codes + t))));
-    const float zv = __fadd_rn(zmin, __fmul_rn(zstep, float(__ldg(m.zero_codes + t))));
+    const float smin = packed::half_bits(__ldg(m.scale_meta + 2 * mg)), sstep = packed::half_bits(__ldg(m.scale_meta + 2 * mg + 1));
+    const float zmin = packed::half_bits(__ldg(m.zero_meta + 2 * mg)), zstep = packed::half_bits(__ldg(m.zero_meta + 2 * mg + 1));
+    const float sv = packed::dequant_meta(smin, sstep, __ldg(m.scale_codes + t));
+    const float zv = packed::dequant_meta(zmin, zstep, __ldg(m.zero_codes + t));
     s[h] = sv;
     nz[h] = -zv * sv;
   }

@@ -24,20 +24,18 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "cuda/packed_device.cuh"
 #include "cuda/packed_matvec.h"
 
 namespace lm::cuda::gemv {
 
-template <int BITS> __host__ __device__ constexpr int block_values() { return BITS == 4 ? 128 : 256; }
-template <int BITS> __host__ __device__ constexpr int block_bytes() { return BITS == 3 ? 96 : 64; }
+using packed::block_bytes;
+using packed::block_values;
+using packed::code_float;
 template <int BITS> __host__ __device__ constexpr bool half_path() { return BITS != 3; }
 constexpr int kRows = 32;
 constexpr int kMaxSplits = 16;
 
-__device__ __forceinline__ float half_bits(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-__device__ __forceinline__ float magic_float(uint32_t q) {  // exact q -> float for q < 2^23
-  return __uint_as_float(0x4B000000u | q) - 8388608.0f;
-}
 
 // The group codes of one code block of one row, loaded straight into registers (GPB bytes each).
 template <int GPB>
@@ -81,26 +79,8 @@ template <int BITS>
 struct Codes {
   uint32_t lo[16];
   uint32_t hi[BITS == 3 ? 8 : 1];
-  __device__ __forceinline__ void load(const uint8_t* p) {
-    const uint4* v = reinterpret_cast<const uint4*>(p);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const uint4 q = __ldg(v + i);
-      lo[4 * i] = q.x, lo[4 * i + 1] = q.y, lo[4 * i + 2] = q.z, lo[4 * i + 3] = q.w;
-    }
-    if constexpr (BITS == 3) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const uint4 q = __ldg(v + 4 + i);
-        hi[4 * i] = q.x, hi[4 * i + 1] = q.y, hi[4 * i + 2] = q.z, hi[4 * i + 3] = q.w;
-      }
-    }
-  }
-  __device__ __forceinline__ uint32_t code(int i, int l) const {
-    if constexpr (BITS == 2) return (lo[l] >> (2 * i)) & 3u;
-    else if constexpr (BITS == 4) return (lo[l] >> (4 * i)) & 15u;
-    else return ((lo[l] >> (2 * i)) & 3u) | (((hi[l / 2] >> (16 * (l % 2) + i)) & 1u) << 2);
-  }
+  __device__ __forceinline__ void load(const uint8_t* p) { packed::load_block<BITS>(p, lo, hi); }
+  __device__ __forceinline__ uint32_t code(int i, int l) const { return packed::lane_code<BITS>(lo, hi, i, l); }
   // Slots i and i + H of lane l as half2(q_i, q_{i+H}): the codes sit 16 bits apart in the word.
   __device__ __forceinline__ __half2 code_pair(int i, int l) const {
     constexpr uint32_t mask = BITS == 2 ? 0x00030003u : 0x000F000Fu;
@@ -109,25 +89,11 @@ struct Codes {
   }
 };
 
-// The fp16 (min, step) pairs of a lane's current meta group, reloaded only when it changes.
-struct Meta {
-  int lo = 1, hi = 0;
-  float smin = 0, sstep = 0, zmin = 0, zstep = 0;
-  __device__ __forceinline__ void at(const PackedMatrix& w, int t) {
-    if (t >= lo && t < hi) return;
-    const int m = t / w.meta_group;
-    lo = m * w.meta_group;
-    hi = lo + w.meta_group;
-    smin = half_bits(__ldg(w.scale_meta + 2 * m)), sstep = half_bits(__ldg(w.scale_meta + 2 * m + 1));
-    zmin = half_bits(__ldg(w.zero_meta + 2 * m)), zstep = half_bits(__ldg(w.zero_meta + 2 * m + 1));
-  }
-};
-
 // ŝ·(Σ q·x − ẑ·Σ x) for one group, added to acc (ŝ, ẑ exactly as quant::dequant_scale/zero).
-__device__ __forceinline__ float group_term(const Meta& m, float unshift, uint32_t sc, uint32_t zc, float dot,
-                                            float xsum, float acc) {
-  const float s = __fmul_rn(__fadd_rn(m.smin, __fmul_rn(m.sstep, magic_float(sc))), unshift);
-  const float z = __fadd_rn(m.zmin, __fmul_rn(m.zstep, magic_float(zc)));
+__device__ __forceinline__ float group_term(const packed::MetaCache& m, float unshift, uint32_t sc, uint32_t zc,
+                                            float dot, float xsum, float acc) {
+  const float s = __fmul_rn(packed::dequant_meta(m.smin, m.sstep, sc), unshift);
+  const float z = packed::dequant_meta(m.zmin, m.zstep, zc);
   return fmaf(s, dot - z * xsum, acc);
 }
 
@@ -161,17 +127,7 @@ __global__ void __launch_bounds__(kRows* kMaxSplits) gemv_kernel(const __grid_co
   for (int i = 1; i < kMaxJobs; ++i)
     if (i < L.n_jobs && int(blockIdx.x) >= starts[i]) j = i;
   const MatvecJob& job = L.jobs[j];
-  PackedMatrix w = job.w;
-  if (job.table != nullptr) {
-    const int slot = job.table_offset + job.ids[job.id_index];
-    const uint8_t* base = job.table[slot];
-    w.unshift = job.unshifts[slot * 3 + job.which];
-    w.codes = base + job.w_off.codes;
-    w.scale_codes = base + job.w_off.scale_codes;
-    w.zero_codes = base + job.w_off.zero_codes;
-    w.scale_meta = reinterpret_cast<const uint16_t*>(base + job.w_off.scale_meta);
-    w.zero_meta = reinterpret_cast<const uint16_t*>(base + job.w_off.zero_meta);
-  }
+  const PackedMatrix w = packed::job_matrix(job, job.w, job.w_off, job.which);
   const int lane = threadIdx.x % 32, split = threadIdx.x / 32, splits = blockDim.x / 32;
   const int r0 = (int(blockIdx.x) - starts[j]) * kRows;
   const int row = r0 + lane;
@@ -245,7 +201,7 @@ __global__ void __launch_bounds__(kRows* kMaxSplits) gemv_kernel(const __grid_co
                    ((reinterpret_cast<uintptr_t>(w.scale_codes) | reinterpret_cast<uintptr_t>(w.zero_codes)) %
                     (GPB < 16 ? GPB : 16)) == 0;
   const bool block_meta = vec && w.meta_group % GPB == 0;
-  Meta m;
+  packed::MetaCache m;
   GroupCodes<GPB> gc, gn;
   if (nblk > 0 && live) gc.load(w.scale_codes + rg + int64_t(b0) * GPB, w.zero_codes + rg + int64_t(b0) * GPB, vec,
                                 min(GPB, gpr - b0 * GPB));
@@ -287,10 +243,10 @@ __global__ void __launch_bounds__(kRows* kMaxSplits) gemv_kernel(const __grid_co
 #pragma unroll
         for (int l4 = 0; l4 < 4; ++l4) {
           const float4 xv = *reinterpret_cast<const float4*>(xb + 16 * i + 4 * l4);
-          d[0] = fmaf(magic_float(cur.code(i, 4 * l4 + 0)), xv.x, d[0]);
-          d[1] = fmaf(magic_float(cur.code(i, 4 * l4 + 1)), xv.y, d[1]);
-          d[2] = fmaf(magic_float(cur.code(i, 4 * l4 + 2)), xv.z, d[2]);
-          d[3] = fmaf(magic_float(cur.code(i, 4 * l4 + 3)), xv.w, d[3]);
+          d[0] = fmaf(code_float(cur.code(i, 4 * l4 + 0)), xv.x, d[0]);
+          d[1] = fmaf(code_float(cur.code(i, 4 * l4 + 1)), xv.y, d[1]);
+          d[2] = fmaf(code_float(cur.code(i, 4 * l4 + 2)), xv.z, d[2]);
+          d[3] = fmaf(code_float(cur.code(i, 4 * l4 + 3)), xv.w, d[3]);
         }
         gd[i / SPG] += (d[0] + d[1]) + (d[2] + d[3]);
       }

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include "common/check.h"
+#include "cuda/packed_device.cuh"
 #include "cuda/packed_matvec.h"
 
 namespace lm::cuda {
@@ -14,8 +15,10 @@ namespace detail {
 constexpr int kRows = 32;    // output rows per block (one per lane)
 constexpr int kSplits = 8;   // warps per block, splitting the input dimension
 constexpr int kThreads = kRows * kSplits;
-template <int BITS> __host__ __device__ constexpr int block_values() { return BITS == 4 ? 128 : 256; }
-template <int BITS> __host__ __device__ constexpr int block_bytes() { return BITS == 3 ? 96 : 64; }
+using packed::block_bytes;
+using packed::block_values;
+using packed::dequant_meta;
+using packed::MetaCache;
 
 // Inputs staged in shared memory per pass (a multiple of every block size): decode 8192 values
 // (a Mixtral hidden row in one pass, a 14336-wide expert row in two), prefill 2048 values for each
@@ -33,59 +36,15 @@ constexpr size_t smem_bytes() {
          size_t(4) * kRows * staged_row<NT, GROUP>();  // scale + zero codes of w (and up)
 }
 
-__device__ __forceinline__ float half_bits(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-
-// ŝ = (min + step·c)·2^−shift and ẑ = min + step·c, exactly as quant::dequant_scale / dequant_zero:
-// a separate multiply and add (no fused rounding), then the exact power-of-two unshift.
-__device__ __forceinline__ float dequant_meta(float mn, float step, uint32_t code) {
-  return __fadd_rn(mn, __fmul_rn(step, float(code)));
-}
-
-// The fp16 (min, step) pairs of a lane's current meta group, reloaded only when it changes: a
-// lane walks its row's groups in order, and a meta group spans 128 or 256 of them.
-struct MetaCache {
-  int lo = 1, hi = 0;  // groups [lo, hi) share the loaded pair (empty at first)
-  float smin = 0, sstep = 0, zmin = 0, zstep = 0;
-  // t: row-major group index (< 2^31 for any matrix the format stores). The division runs once
-  // per meta group, not per group: a 64-bit divide costs more than a group's 16 multiply-adds.
-  __device__ __forceinline__ void at(const PackedMatrix& w, int t) {
-    if (t >= lo && t < hi) return;
-    const int m = t / w.meta_group;
-    lo = m * w.meta_group;
-    hi = lo + w.meta_group;
-    smin = half_bits(__ldg(w.scale_meta + 2 * m)), sstep = half_bits(__ldg(w.scale_meta + 2 * m + 1));
-    zmin = half_bits(__ldg(w.zero_meta + 2 * m)), zstep = half_bits(__ldg(w.zero_meta + 2 * m + 1));
-  }
-};
-
 // The 16 lanes (and for 3-bit the 16 high-bit halves) of one code block.
 template <int BITS>
 struct Block {
   uint32_t lo[16];
   uint32_t hi[8];  // 3-bit: 16 uint16, two per word
-  __device__ __forceinline__ void load(const uint8_t* p) {
-    const uint4* v = reinterpret_cast<const uint4*>(p);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const uint4 q = __ldg(v + i);
-      lo[4 * i] = q.x, lo[4 * i + 1] = q.y, lo[4 * i + 2] = q.z, lo[4 * i + 3] = q.w;
-    }
-    if constexpr (BITS == 3) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const uint4 q = __ldg(v + 4 + i);
-        hi[4 * i] = q.x, hi[4 * i + 1] = q.y, hi[4 * i + 2] = q.z, hi[4 * i + 3] = q.w;
-      }
-    }
-  }
+  __device__ __forceinline__ void load(const uint8_t* p) { packed::load_block<BITS>(p, lo, hi); }
   // Code of slot i, lane l, as a float (exact: codes are < 2^4).
   __device__ __forceinline__ float code(int i, int l) const {
-    uint32_t q;
-    if constexpr (BITS == 2) q = (lo[l] >> (2 * i)) & 3u;
-    else if constexpr (BITS == 4) q = (lo[l] >> (4 * i)) & 15u;
-    else q = ((lo[l] >> (2 * i)) & 3u) | (((hi[l / 2] >> (16 * (l % 2) + i)) & 1u) << 2);
-    // 2^23 + q as a float, minus 2^23: an exact int -> float without the slow conversion unit.
-    return __uint_as_float(0x4B000000u | q) - 8388608.0f;
+    return packed::code_float(packed::lane_code<BITS>(lo, hi, i, l));
   }
 };
 
@@ -108,26 +67,9 @@ __global__ void __launch_bounds__(kThreads, 2) packed_matvec_kernel(const __grid
   for (int i = 1; i < kMaxJobs; ++i)
     if (i < L.n_jobs && int(blockIdx.x) >= starts[i]) j = i;
   const MatvecJob& job = L.jobs[j];
-  PackedMatrix w = job.w, up = job.up;
   const bool pair = job.mode == MatvecMode::SwiGlu;
-  if (job.table != nullptr) {
-    const int slot = job.table_offset + job.ids[job.id_index];
-    const uint8_t* base = job.table[slot];
-    w.unshift = job.unshifts[slot * 3 + job.which];
-    if (pair) up.unshift = job.unshifts[slot * 3 + job.which_up];
-    w.codes = base + job.w_off.codes;
-    w.scale_codes = base + job.w_off.scale_codes;
-    w.zero_codes = base + job.w_off.zero_codes;
-    w.scale_meta = reinterpret_cast<const uint16_t*>(base + job.w_off.scale_meta);
-    w.zero_meta = reinterpret_cast<const uint16_t*>(base + job.w_off.zero_meta);
-    if (pair) {
-      up.codes = base + job.up_off.codes;
-      up.scale_codes = base + job.up_off.scale_codes;
-      up.zero_codes = base + job.up_off.zero_codes;
-      up.scale_meta = reinterpret_cast<const uint16_t*>(base + job.up_off.scale_meta);
-      up.zero_meta = reinterpret_cast<const uint16_t*>(base + job.up_off.zero_meta);
-    }
-  }
+  const PackedMatrix w = packed::job_matrix(job, job.w, job.w_off, job.which);
+  const PackedMatrix up = pair ? packed::job_matrix(job, job.up, job.up_off, job.which_up) : job.up;
   const int lane = threadIdx.x % 32, split = threadIdx.x / 32;
   const int r0 = (int(blockIdx.x) - starts[j]) * kRows;  // the block's first row
   const int row = r0 + lane;

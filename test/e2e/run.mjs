@@ -127,7 +127,15 @@ async function productChecks(env, runDir, vsix) {
   const consoleLog = fs.createWriteStream(path.join(ART, 'browser-console.log'));
   page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
   page.on('pageerror', (e) => consoleLog.write(`[pageerror] ${e.message}\n`));
-  const ctx = { page, cs, workspace, shot: shooter(page), log: (m) => log(`  ${m}`), state: {} };
+  const ctx = {
+    page,
+    cs,
+    workspace,
+    artifacts: ART,
+    shot: shooter(page),
+    log: (m) => log(`  ${m}`),
+    state: {},
+  };
   try {
     for (const check of CHECKS) {
       if (only && !check.fatal && !only.includes(check.name)) continue;

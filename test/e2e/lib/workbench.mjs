@@ -18,6 +18,7 @@ export const COMMAND_KEYS = {
   'workbench.action.closeAuxiliaryBar': 'ctrl+alt+shift+f8',
   'localmoe.runBenchmark': 'ctrl+alt+shift+f10',
   'notifications.showList': 'ctrl+alt+shift+f11',
+  'localmoe.completionTimings': 'ctrl+alt+shift+f12',
 };
 const QUICK_OPEN_KEY = 'ctrl+alt+shift+f9';
 
