@@ -205,7 +205,9 @@ export function validateBenchReport(raw: unknown): BenchParse {
         host_read_gbps: num(peak, 'host_read_gbps', 'peak.'),
       },
       variants: raw.variants.map(variant),
-      notes: Array.isArray(raw.notes) ? raw.notes.filter((n): n is string => typeof n === 'string') : [],
+      notes: Array.isArray(raw.notes)
+        ? raw.notes.filter((n): n is string => typeof n === 'string')
+        : [],
     };
     return { ok: true, report };
   } catch (e) {

@@ -17,11 +17,14 @@ describe('addon: backends', () => {
   it('loading on an unusable CUDA device rejects with the reason', async function () {
     const info = addon().buildInfo();
     if (info.backends.includes('cuda')) this.skip(); // a GPU machine: covered by scripts/gpu-check.sh
-    await assert.rejects(addon().load({ modelDir: goldenDir('tiny-fp32'), device: 'cuda' }), (e: Error) => {
-      assert.match(e.message, /CUDA/);
-      assert.ok(e.message.includes(info.cudaUnavailableReason), e.message);
-      return true;
-    });
+    await assert.rejects(
+      addon().load({ modelDir: goldenDir('tiny-fp32'), device: 'cuda' }),
+      (e: Error) => {
+        assert.match(e.message, /CUDA/);
+        assert.ok(e.message.includes(info.cudaUnavailableReason), e.message);
+        return true;
+      },
+    );
   });
 });
 
@@ -31,7 +34,10 @@ describe('sidecar: device resolution', () => {
     assert.equal(resolveDevice('auto', ['cpu']), 'cpu');
   });
   it("an explicit 'cuda' that cannot be used names the reason", () => {
-    assert.throws(() => resolveDevice('cuda', ['cpu'], 'no CUDA GPU was found'), /no CUDA GPU was found.*'auto' or 'cpu'/);
+    assert.throws(
+      () => resolveDevice('cuda', ['cpu'], 'no CUDA GPU was found'),
+      /no CUDA GPU was found.*'auto' or 'cpu'/,
+    );
     assert.equal(resolveDevice('cpu', ['cpu']), 'cpu');
   });
 });

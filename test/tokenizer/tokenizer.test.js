@@ -29,7 +29,9 @@ const MIXTRAL_CHAT_TEMPLATE =
   "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
 
 function loadCorpus() {
-  const raw = zlib.gunzipSync(fs.readFileSync(path.join(__dirname, 'corpus.txt.gz'))).toString('utf8');
+  const raw = zlib
+    .gunzipSync(fs.readFileSync(path.join(__dirname, 'corpus.txt.gz')))
+    .toString('utf8');
   return { bytes: Buffer.byteLength(raw), chunks: raw.split('\x1e') };
 }
 
@@ -56,7 +58,9 @@ describe('embedded model tokenizer', function () {
   let config;
 
   before(async function () {
-    const tokenizerJson = JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'tokenizer.json'), 'utf8'));
+    const tokenizerJson = JSON.parse(
+      fs.readFileSync(path.join(MODEL_DIR, 'tokenizer.json'), 'utf8'),
+    );
     config = JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'tokenizer_config.json'), 'utf8'));
     hf = new Tokenizer(tokenizerJson, config);
     mistral = (await import('mistral-tokenizer-js')).default;
@@ -102,19 +106,39 @@ describe('embedded model tokenizer', function () {
       { role: 'user', content: 'Bye' },
     ]);
     assert.equal(text, '<s>[INST] Hi [/INST]Hello</s>[INST] Bye [/INST]');
-    assert.deepEqual(hf.encode(text, { add_special_tokens: false }).ids.slice(0, 4), [1, 733, 16289, 28793]);
-    assert.throws(() => render([{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }]), /must alternate/);
-    assert.throws(() => render([{ role: 'system', content: 'a' }]), /must alternate|Only user and assistant/);
+    assert.deepEqual(
+      hf.encode(text, { add_special_tokens: false }).ids.slice(0, 4),
+      [1, 733, 16289, 28793],
+    );
+    assert.throws(
+      () =>
+        render([
+          { role: 'user', content: 'a' },
+          { role: 'user', content: 'b' },
+        ]),
+      /must alternate/,
+    );
+    assert.throws(
+      () => render([{ role: 'system', content: 'a' }]),
+      /must alternate|Only user and assistant/,
+    );
   });
 
   it('gives the known Mixtral ids', function () {
-    assert.deepEqual(hf.encode('def fibonacci(n):').ids, [1, 801, 16182, 266, 28127, 28732, 28711, 1329]);
+    assert.deepEqual(
+      hf.encode('def fibonacci(n):').ids,
+      [1, 801, 16182, 266, 28127, 28732, 28711, 1329],
+    );
     assert.deepEqual(hf.encode('Hello world!').ids, [1, 22557, 1526, 28808]);
     // "[INST]" is "▁[" "INST" "]" and "[/INST]" is "▁[" "/" "INST" "]" in Mixtral's vocabulary.
-    assert.deepEqual(hf.encode('<s>[INST] Hello [/INST]', { add_special_tokens: false }).ids, [
-      1, 733, 16289, 28793, 22557, 733, 28748, 16289, 28793,
-    ]);
-    assert.deepEqual(hf.decode([1, 801, 16182, 266, 28127, 28732, 28711, 1329], { skip_special_tokens: true }), 'def fibonacci(n):');
+    assert.deepEqual(
+      hf.encode('<s>[INST] Hello [/INST]', { add_special_tokens: false }).ids,
+      [1, 733, 16289, 28793, 22557, 733, 28748, 16289, 28793],
+    );
+    assert.deepEqual(
+      hf.decode([1, 801, 16182, 266, 28127, 28732, 28711, 1329], { skip_special_tokens: true }),
+      'def fibonacci(n):',
+    );
   });
 
   it('matches mistral-tokenizer-js and round-trips on a >1 MB varied corpus', function () {
@@ -147,6 +171,8 @@ describe('embedded model tokenizer', function () {
         tokens += ids.length;
       }
     }
-    console.log(`      ${(bytes / 1e6).toFixed(2)} MB, ${n} texts, ${tokens} tokens, ${withSpecials} with special-token literals: identical`);
+    console.log(
+      `      ${(bytes / 1e6).toFixed(2)} MB, ${n} texts, ${tokens} tokens, ${withSpecials} with special-token literals: identical`,
+    );
   });
 });

@@ -30,9 +30,15 @@ describe('bench report parsing', () => {
       ['naive', 'lru', 'lru+prefetch', 'all-resident'],
     );
     assert.deepEqual(r.report.notes, []);
-    assert.equal(headerRows(r.report).find((g) => g.group === 'Notes'), undefined);
+    assert.equal(
+      headerRows(r.report).find((g) => g.group === 'Notes'),
+      undefined,
+    );
     const withNote = parseBenchReport(
-      JSON.stringify({ ...JSON.parse(text), notes: ['all-resident skipped: out of GPU memory', 7] }),
+      JSON.stringify({
+        ...JSON.parse(text),
+        notes: ['all-resident skipped: out of GPU memory', 7],
+      }),
     );
     assert.ok(withNote.ok);
     if (!withNote.ok) return;
