@@ -116,6 +116,14 @@ if [ "${BENCH:-0}" = 1 ]; then
     # Decode kernels round inputs to fp16 (2^-11 relative) in every product of 32 layers; measured
     # 3.6e-3 relative to max |logit| (2.9 for random weights: small logits, so relative is strict).
     compare "mixtral-$p-cpu" "mixtral-$p-cuda" rel5e-3 || status=1
+    echo "== $p Mixtral shape: offloaded (2 slots per layer, speculative loading) vs all resident, bitwise"
+    for v in resident slots2; do
+      extra=""; [ $v = slots2 ] && extra="--expert-slots 2 --lookahead 1"
+      # shellcheck disable=SC2086
+      $moe run --model "$s" --device cuda --prompt-ids 1,2,3,4,5,6,7,8 --max-new 8 --no-eos-stop $extra \
+        --logits-out "$out/logits_mixtral-$p-$v.npy" >"$out/run_mixtral-$p-$v.json" || status=1
+    done
+    compare "mixtral-$p-resident" "mixtral-$p-slots2" 0 || status=1
     if [ "${PROFILE:-0}" = 1 ] && [ "$p" = "${ABLATE_PRESET:-paper-2bit}" ]; then
       pl=${PROFILE_PROMPT:-64}
       echo "== GPU time per op (LOCALMOE_CUDA_TIMING: graphs off), $pl-token prompt + ${PROFILE_GEN:-64} decode tokens, $p"
