@@ -47,6 +47,7 @@ import { buildStatus, lastRunOf, modelSummary, type LastRun } from './status';
 import type { ApiBackend, TextPromptParams } from './http/backend';
 import { HttpEndpoint } from './http/endpoint';
 import { Throttle } from './throttle';
+import type { IncrementalEncoder } from './incremental-encoder';
 import { ModelTokenizer } from './tokenizer';
 import {
   checkChatParams,
@@ -72,6 +73,8 @@ interface LoadedModel {
   dir: string;
   engine: Engine;
   tokenizer: ModelTokenizer;
+  /** Completion prompts only: re-tokenizes just the lines after the last change (issue #10). */
+  completionEncoder: IncrementalEncoder;
   /** Undefined when the model has no chat template (chat requests then fail with the reason). */
   chatTemplate: ChatTemplate | undefined;
   chatTemplateError: string | undefined;
@@ -229,6 +232,11 @@ export class SidecarServer implements ApiBackend {
           'the tokenizer does not belong to this model',
       );
     }
+    this.options.log.info(
+      tokenizer.newlineSplit
+        ? 'completion prompts: incremental tokenization (newline is a token boundary)'
+        : `completion prompts: full tokenization (${tokenizer.newlineSplitProblem ?? 'unknown'})`,
+    );
     let chatTemplate: ChatTemplate | undefined;
     let chatTemplateError: string | undefined;
     try {
@@ -249,6 +257,7 @@ export class SidecarServer implements ApiBackend {
       dir,
       engine,
       tokenizer,
+      completionEncoder: tokenizer.incrementalEncoder(),
       chatTemplate,
       chatTemplateError,
       summary: modelSummary(dir, path.basename(dir), engine.info),
@@ -287,7 +296,7 @@ export class SidecarServer implements ApiBackend {
       (model, signal, sampling, turn) => {
         const prompt = buildCompletionPrompt(params);
         const ids = fitPrompt(
-          (text) => model.tokenizer.encode(text, { bos: true }),
+          (text) => model.tokenizer.encode(text, { bos: true, via: model.completionEncoder }),
           prompt,
           promptBudget(model, params),
         );

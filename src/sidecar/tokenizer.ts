@@ -3,6 +3,8 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { IncrementalEncoder, type NewlineSplit } from './incremental-encoder';
+import { NEWLINE_PIECE, newlineBoundaryProblem } from './tokenizer-locality';
 
 /** The fields of tokenizer_config.json we use (the file has many more). */
 export interface TokenizerConfig {
@@ -46,10 +48,14 @@ export class ModelTokenizer {
   readonly addBos: boolean;
   /** Number of ids the tokenizer can produce (max id + 1). */
   readonly vocabSize: number;
+  /** Set when a newline is a hard tokenization boundary (incremental prompts); else the reason not. */
+  readonly newlineSplit: NewlineSplit | undefined;
+  readonly newlineSplitProblem: string | undefined;
 
   private constructor(
     private readonly tokenizer: Tokenizer,
     readonly config: TokenizerConfig,
+    boundaryProblem: string | undefined,
   ) {
     this.bosToken = tokenText(config.bos_token) ?? '';
     this.eosToken = tokenText(config.eos_token) ?? '';
@@ -59,6 +65,18 @@ export class ModelTokenizer {
     let maxId = -1;
     for (const id of tokenizer.get_vocab(true).values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
+    // The static check says a newline is a boundary; the probe gives its ids (and double-checks).
+    const newlineId = tokenizer.token_to_id(NEWLINE_PIECE);
+    const lead = this.rawEncode('\n');
+    this.newlineSplitProblem =
+      boundaryProblem ??
+      (newlineId === undefined || lead.at(-1) !== newlineId || lead.length > 2
+        ? `'\\n' tokenizes as [${lead.join(', ')}], not as (a prefix and) ${NEWLINE_PIECE}`
+        : undefined);
+    this.newlineSplit =
+      this.newlineSplitProblem === undefined && newlineId !== undefined
+        ? { newlineId, lead }
+        : undefined;
   }
 
   /** Loads `dir`/tokenizer.json and `dir`/tokenizer_config.json; errors name the file and the fix. */
@@ -69,7 +87,11 @@ export class ModelTokenizer {
       'tokenizer_config.json',
     ) as TokenizerConfig;
     try {
-      return new ModelTokenizer(new Tokenizer(json as object, config), config);
+      return new ModelTokenizer(
+        new Tokenizer(json as object, config),
+        config,
+        newlineBoundaryProblem(json, config),
+      );
     } catch (err) {
       throw new Error(
         `tokenizer.json in ${dir} could not be loaded (${(err as Error).message}): re-download the model`,
@@ -80,13 +102,23 @@ export class ModelTokenizer {
   /**
    * Text to ids. `bos`: prepend BOS when the model wants it (a completion prompt); chat templates
    * write BOS into the text themselves, so they pass false. Special-token text such as "<s>" or
-   * "[INST]" in `text` becomes its special id.
+   * "[INST]" in `text` becomes its special id. `via`: an incrementalEncoder() of this tokenizer that
+   * remembers the previous text of the same stream (same ids, less work).
    */
-  encode(text: string, options: { bos: boolean }): number[] {
-    const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  encode(text: string, options: { bos: boolean; via?: IncrementalEncoder }): number[] {
+    const ids = options.via ? options.via.encode(text) : this.rawEncode(text);
     return options.bos && this.addBos && this.bosTokenId !== undefined
       ? [this.bosTokenId, ...ids]
       : ids;
+  }
+
+  /** A fresh incremental encoder for one stream of similar texts (the completion prompts). */
+  incrementalEncoder(): IncrementalEncoder {
+    return new IncrementalEncoder((text) => this.rawEncode(text), this.newlineSplit);
+  }
+
+  private rawEncode(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
   }
 
   /** Ids to text, special tokens skipped (used by the stream decoder on short windows). */
