@@ -1,5 +1,12 @@
 #include "cpu/thread_pool.h"
 
+#include <cstdlib>
+#include <cstring>
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define LM_CPU_RELAX() _mm_pause()
@@ -23,6 +30,25 @@ ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = 1;
   workers_.reserve(size_t(threads - 1));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+#if defined(__linux__)
+  const char* pin = std::getenv("LOCALMOE_PIN_THREADS");
+  cpu_set_t allowed;
+  if (pin && std::strcmp(pin, "1") == 0 && !workers_.empty() &&
+      sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    int cpus[CPU_SETSIZE];
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &allowed)) cpus[n++] = c;
+    bool ok = n > 0;
+    for (size_t i = 0; i < workers_.size() && ok; ++i) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpus[(i + 1) % size_t(n)], &one);
+      ok = pthread_setaffinity_np(workers_[i].native_handle(), sizeof(one), &one) == 0;
+    }
+    pinned_ = ok;
+  }
+#endif
 }
 
 ThreadPool::~ThreadPool() {

@@ -17,12 +17,17 @@ namespace lm::cpu {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);  // total threads including the caller; <= 0 = hardware threads
+  // threads: total threads including the caller; <= 0 = hardware threads. With the environment
+  // variable LOCALMOE_PIN_THREADS=1, worker i (1..threads-1) is pinned to the i-th CPU of the
+  // process's affinity set (Linux; the caller is left alone): steadier memory-bound kernels on a
+  // dedicated machine, off by default because an editor's machine runs other work too.
+  explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return int(workers_.size()) + 1; }
+  bool pinned() const { return pinned_; }
 
   template <typename F>
   void run(F& fn) {
@@ -71,6 +76,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  bool pinned_ = false;
   void* job_ctx_ = nullptr;
   Trampoline job_call_ = nullptr;
 };

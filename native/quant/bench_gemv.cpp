@@ -8,8 +8,10 @@
 //     --threads N   the many-thread column (default: all hardware threads); 1 thread is always run
 //     --quick       best ISA only (plus its per-row baseline kernel), at most 9 reps
 //     --formats     paper-2bit,2bit-g64,paper-3bit,4bit (default all)
-// Rows per format: "<isa>" is the kernel the engine runs; "<isa>-rowdot" is the previous per-row
-// kernel (row_dot, same results bit for bit), kept as the before/after baseline.
+//     --tokens      token counts per matrix call (default 1,4; at most 8: the fused small-T path)
+// Rows per format: "<isa>" is the kernel the engine runs; "<isa>-rowdot" is the previous path
+// (row_dot per row at T = 1, same results bit for bit; dequantize-row + dot at T > 1), kept as the
+// before/after baseline.
 // Timing: one warm-up call, then `reps` calls; best and median reported. Calls rotate over copies
 // of the weights totalling >= --footprint-mb (default 1024), so each call streams from DRAM, not
 // from a large L3. Threads: a persistent lm::cpu::ThreadPool (the engine's), rows split in 4-row
@@ -102,6 +104,7 @@ struct Options {
   bool quick = false;
   int64_t footprint = int64_t(1024) << 20;
   std::vector<std::string> formats, shapes;
+  std::vector<int> tokens = {1, 4};
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -138,13 +141,27 @@ double read_gbps(lm::cpu::ThreadPool* pool, int reps) {
   return double(n * sizeof(uint64_t)) / s.best_s / 1e9;
 }
 
-// y = Ŵx over all rows, split like CpuBackend::matmul (4-row blocks, contiguous ranges per thread).
-void matvec(lm::cpu::ThreadPool* pool, const PackedView& v, const float* x, float* y, const RowKernels* k) {
-  if (!pool) return gemv(v, x, y, 0, v.rows, k);
+// Y = ŴX for T tokens over all rows through packed_matmul (the backend entry), rows split like
+// CpuBackend::matmul (4-row blocks, contiguous ranges per thread).
+void matvec(lm::cpu::ThreadPool* pool, const PackedView& v, const float* x, int T, float* y, const RowKernels* k) {
+  PackedMatmulArgs a;
+  a.w = &v;
+  a.x = x;
+  a.ldx = v.cols;
+  a.T = T;
+  a.y = y;
+  a.ldy = v.rows;
+  if (!pool) {
+    a.n0 = 0;
+    a.n1 = v.rows;
+    return packed_matmul(a, k);
+  }
   const int64_t blocks = (v.rows + 3) / 4;
   auto body = [&](int w, int nw) {
-    const int64_t b0 = blocks * w / nw, b1 = blocks * (w + 1) / nw;
-    if (b0 < b1) gemv(v, x, y, b0 * 4, std::min(v.rows, b1 * 4), k);
+    PackedMatmulArgs part = a;
+    part.n0 = blocks * w / nw * 4;
+    part.n1 = std::min(v.rows, blocks * (w + 1) / nw * 4);
+    if (part.n0 < part.n1) packed_matmul(part, k);
   };
   pool->run(body);
 }
@@ -168,10 +185,14 @@ int main(int argc, char** argv) {
     else if (a == "--footprint-mb") o.footprint = std::atoll(val().c_str()) << 20;
     else if (a == "--formats") o.formats = split(val());
     else if (a == "--shapes") o.shapes = split(val());
+    else if (a == "--tokens") {
+      o.tokens.clear();
+      for (const std::string& t : split(val())) o.tokens.push_back(std::max(1, std::atoi(t.c_str())));
+    }
     else {
       std::fprintf(stderr,
                    "usage: quant_bench [--threads N] [--quick] [--reps R] [--footprint-mb MB] "
-                   "[--formats paper-2bit,2bit-g64,paper-3bit,4bit] [--shapes 14336x4096,4096x14336]\n");
+                   "[--formats paper-2bit,2bit-g64,paper-3bit,4bit] [--shapes 14336x4096,4096x14336] [--tokens 1,4]\n");
       return 2;
     }
   }
@@ -199,14 +220,15 @@ int main(int argc, char** argv) {
 
   const double read1 = read_gbps(nullptr, 3);
   const double readN = pool ? read_gbps(pool.get(), 5) : read1;
-  std::printf("quant_bench: batch-1 packed GEMV, best ISA %s, %d threads, reps %d, footprint %lld MB\n",
-              isa_name(best_isa()), o.threads, o.reps, static_cast<long long>(o.footprint >> 20));
+  std::printf("quant_bench: batch-1 packed GEMV, best ISA %s, %d threads%s, reps %d, footprint %lld MB\n",
+              isa_name(best_isa()), o.threads, pool && pool->pinned() ? " (pinned)" : "", o.reps,
+              static_cast<long long>(o.footprint >> 20));
   std::printf("streaming read: 1 thread %.2f GB/s, %d threads %.2f GB/s\n\n", read1, o.threads, readN);
   std::printf("%-11s %-11s %-15s %9s %9s %8s %9s %9s %8s\n", "format", "shape", "kernel", "1t GB/s", "1t med",
               "1t %rd", "Nt GB/s", "Nt med", "Nt %rd");
 
   std::mt19937_64 rng(1);
-  std::vector<float> x(14336), y(14336);
+  std::vector<float> x(8 * 14336), y(8 * 14336);
   {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::mt19937 r32(2);
@@ -222,22 +244,24 @@ int main(int argc, char** argv) {
       const int n_copies = int(std::max<int64_t>(2, o.footprint / p.bytes() + 1));
       std::vector<PackedTensor> copies(size_t(n_copies), p);
       int next = 0;
-      for (const Kernel& kern : kernels) {
-        double gb[2][2] = {};  // [1t, Nt][best, median]
-        for (int pass = 0; pass < 2; ++pass) {
-          lm::cpu::ThreadPool* tp = pass == 0 ? nullptr : pool.get();
-          if (pass == 1 && !tp) break;
-          const Stats s = time_it(o.reps, [&] {
-            const PackedView v = copies[size_t(next++ % n_copies)].view();
-            matvec(tp, v, x.data(), y.data(), &kern.k);
-          });
-          gb[pass][0] = double(p.bytes()) / s.best_s / 1e9;
-          gb[pass][1] = double(p.bytes()) / s.median_s / 1e9;
+      for (int T : o.tokens)
+        for (const Kernel& kern : kernels) {
+          double gb[2][2] = {};  // [1t, Nt][best, median]
+          for (int pass = 0; pass < 2; ++pass) {
+            lm::cpu::ThreadPool* tp = pass == 0 ? nullptr : pool.get();
+            if (pass == 1 && !tp) break;
+            const Stats s = time_it(o.reps, [&] {
+              const PackedView v = copies[size_t(next++ % n_copies)].view();
+              matvec(tp, v, x.data(), std::min(T, 8), y.data(), &kern.k);
+            });
+            gb[pass][0] = double(p.bytes()) / s.best_s / 1e9;
+            gb[pass][1] = double(p.bytes()) / s.median_s / 1e9;
+          }
+          const std::string name = kern.name + (T > 1 ? " T=" + std::to_string(std::min(T, 8)) : "");
+          std::printf("%-11s %-11s %-15s %9.2f %9.2f %7.0f%% %9.2f %9.2f %7.0f%%\n", f.name, shape.c_str(),
+                      name.c_str(), gb[0][0], gb[0][1], 100 * gb[0][0] / read1, gb[1][0], gb[1][1],
+                      100 * gb[1][0] / readN);
         }
-        std::printf("%-11s %-11s %-15s %9.2f %9.2f %7.0f%% %9.2f %9.2f %7.0f%%\n", f.name, shape.c_str(),
-                    kern.name.c_str(), gb[0][0], gb[0][1], 100 * gb[0][0] / read1, gb[1][0], gb[1][1],
-                    100 * gb[1][0] / readN);
-      }
     }
 #ifdef LM_BENCH_HOST_EXPERTS
     // One MoE layer's experts for one token on the CPU (hybrid execution's unit of work).

@@ -46,7 +46,59 @@ void row_prelude(const PackedView& w, int64_t row, float* s, float* z) {
   }
 }
 
-const RowKernels* pick(const RowKernels* k) { return k ? k : row_kernels(best_isa()); }
+const RowKernels* pick(const RowKernels* k) {
+  if (k) return k;
+  const RowKernels* best = row_kernels(best_isa());  // never null: best_isa() is one this CPU runs
+  return best ? best : &kRowKernelsScalar;
+}
+
+// The kernels' fast path (gemv_rows) for T tokens: Σx per group summed in order (as the per-row
+// path does), x prepared once per token for all rows of the range, scales dequantized in the
+// kernel. Per-thread scratch grows once and is reused (no allocation per call after the first).
+void fused(const PackedView& w, const float* X, int64_t ldx, int T, float* Y, int64_t ldy, int64_t r0,
+           int64_t r1, const RowKernels* k, bool accumulate) {
+  if (r1 <= r0) return;
+  const int64_t gpr = w.groups_per_row();
+  const int g = w.spec.group;
+  thread_local std::vector<float> buf;
+  buf.resize(size_t(T) * size_t(w.cols + 2 * gpr) + 8 * size_t(gpr));
+  float* xs = buf.data();                         // [T, cols]
+  float* xsum = xs + T * w.cols;                  // [T, gpr] as the kernel wants it (scaled)
+  float* raw = xsum + T * gpr;                    // [gpr] Σx of one token, then kernel scratch
+  for (int t = 0; t < T; ++t) {
+    const float* x = X + t * ldx;
+    for (int64_t gi = 0; gi < gpr; ++gi) {
+      float acc = 0.0f;
+      for (int j = 0; j < g; ++j) acc += x[gi * g + j];
+      raw[gi] = acc;
+    }
+    k->prepare_x(x, raw, w.cols, w.spec.bits, g, xs + t * w.cols, xsum + t * gpr);
+  }
+  const int64_t rb = row_bytes(w.spec.bits, w.cols);
+  GemvRowsArgs a;
+  a.codes = w.codes + r0 * rb;
+  a.row_stride = rb;
+  a.rows = r1 - r0;
+  a.cols = w.cols;
+  a.bits = w.spec.bits;
+  a.group = g;
+  a.scale_codes = w.scale_codes;
+  a.zero_codes = w.zero_codes;
+  a.scale_meta = w.scale_meta;
+  a.zero_meta = w.zero_meta;
+  a.meta_group = w.spec.meta_group;
+  a.group0 = r0 * gpr;
+  a.unshift = scale_unshift(w.scale_shift);
+  a.xs = xs;
+  a.xsum = xsum;
+  a.scratch = raw;
+  a.y = Y + r0;
+  a.accumulate = accumulate;
+  a.T = T;
+  a.ldxs = w.cols;
+  a.ldy = ldy;
+  k->gemv_rows(a);
+}
 
 }  // namespace
 
@@ -88,6 +140,7 @@ Isa best_isa() {
 void gemv(const PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
           const RowKernels* kernels, bool accumulate) {
   const RowKernels* k = pick(kernels);
+  if (k->gemv_rows) return fused(w, x, 0, 1, y, 0, r0, r1, k, accumulate);
   const int64_t gpr = w.groups_per_row();
   const int g = w.spec.group;
   thread_local std::vector<float> scratch;
@@ -101,34 +154,6 @@ void gemv(const PackedView& w, const float* x, float* y, int64_t r0, int64_t r1,
     xsum[gi] = acc;
   }
   const int64_t rb = row_bytes(w.spec.bits, w.cols);
-  if (k->gemv_rows && r1 > r0) {
-    // Fast path: x prepared once for the whole range, scales dequantized inside the kernel.
-    thread_local std::vector<float> xs;
-    xs.resize(w.cols + 3 * gpr);
-    float* xsum2 = xs.data() + w.cols;
-    k->prepare_x(x, xsum, w.cols, w.spec.bits, g, xs.data(), xsum2);
-    GemvRowsArgs a;
-    a.codes = w.codes + r0 * rb;
-    a.row_stride = rb;
-    a.rows = r1 - r0;
-    a.cols = w.cols;
-    a.bits = w.spec.bits;
-    a.group = g;
-    a.scale_codes = w.scale_codes;
-    a.zero_codes = w.zero_codes;
-    a.scale_meta = w.scale_meta;
-    a.zero_meta = w.zero_meta;
-    a.meta_group = w.spec.meta_group;
-    a.group0 = r0 * gpr;
-    a.unshift = scale_unshift(w.scale_shift);
-    a.xs = xs.data();
-    a.xsum = xsum2;
-    a.scratch = xsum2 + gpr;
-    a.y = y + r0;
-    a.accumulate = accumulate;
-    k->gemv_rows(a);
-    return;
-  }
   for (int64_t r = r0; r < r1; ++r) {
     row_prelude(w, r, s, z);
     const float v = k->row_dot(w.codes + r * rb, w.cols, w.spec.bits, g, x, s, z, xsum);
@@ -161,6 +186,9 @@ void gemm_small(const PackedView& w, const float* X, int64_t ldx, int batch, flo
 }
 
 void packed_matmul(const PackedMatmulArgs& a, const RowKernels* kernels) {
+  const RowKernels* k = pick(kernels);
+  if (k->gemv_rows && a.T >= 1 && a.T <= kMaxFusedTokens)
+    return fused(*a.w, a.x, a.ldx, a.T, a.y, a.ldy, a.n0, a.n1, k, a.accumulate);
   if (a.T == 1)
     gemv(*a.w, a.x, a.y, a.n0, a.n1, kernels, a.accumulate);
   else

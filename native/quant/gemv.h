@@ -33,8 +33,11 @@ void gemm_small(const PackedView& w, const float* X, int64_t ldx, int batch, flo
                 int64_t r0, int64_t r1, const RowKernels* kernels = nullptr, bool accumulate = false);
 
 // The backend-facing entry (mirrors native/cpu/kernel_abi.h's MatmulArgs): y[t·ldy + n] (+)=
-// Σ_k Ŵ[n, k]·x[t·ldx + k] for n in [n0, n1), t in [0, T). T == 1 takes the fused GEMV (decode),
-// T > 1 the dequantize-once small GEMM (prefill). A thread pool splits [0, rows) into row ranges.
+// Σ_k Ŵ[n, k]·x[t·ldx + k] for n in [n0, n1), t in [0, T). T == 1 takes the fused GEMV (decode);
+// with a kernel set that has the fast path (AVX-512), T <= kMaxFusedTokens (8) does too, decoding
+// each row's codes once for all T tokens, each token's result bit-identical to a T == 1 call;
+// larger T (prefill) takes the dequantize-once small GEMM. A thread pool splits [0, rows) into
+// row ranges; every row's result is independent of the split.
 struct PackedMatmulArgs {
   const PackedView* w = nullptr;
   const float* x = nullptr;

@@ -32,10 +32,15 @@ struct GemvRowsArgs {
   float unshift = 1.0f;                  // scale_unshift(scale_shift)
   const float* xs = nullptr;             // prepare_x output: x scaled per slot
   const float* xsum = nullptr;           // prepare_x output: Σx per group (scaled)
-  float* scratch = nullptr;              // >= 2·cols/group floats, private to the calling thread
-  float* y = nullptr;                    // y[0..rows): the first row's output first
+  float* scratch = nullptr;              // >= 8·cols/group floats, private to the calling thread
+  float* y = nullptr;                    // y[t·ldy + r], r < rows: the first row's output first
   bool accumulate = false;
+  int T = 1;                             // tokens (T > 1: xs, xsum, y hold T vectors)
+  int64_t ldxs = 0;                      // floats between tokens' xs (xsum: cols/group apart)
+  int64_t ldy = 0;
 };
+
+constexpr int kMaxFusedTokens = 8;  // packed_matmul takes gemv_rows up to this many tokens
 
 struct RowKernels {
   const char* name;  // "scalar" | "avx2" | "avx512"
@@ -49,9 +54,10 @@ struct RowKernels {
                       const float* z, float* out);
   // Σ a[i]·b[i], n % 16 == 0.
   float (*dot)(const float* a, const float* b, int64_t n);
-  // Optional fast batch-1 path (nullptr: the dispatcher uses row_dot). prepare_x fills xs [cols]
-  // and xsum_out [cols/group] from x and xsum (Σ x per group, summed in order by the caller);
-  // gemv_rows then computes rows with results bit-identical to row_dot's.
+  // Optional fast path for T <= kMaxFusedTokens tokens (nullptr: the dispatcher uses row_dot, or
+  // row_dequant + dot for T > 1). prepare_x fills xs [cols] and xsum_out [cols/group] from one x
+  // and its xsum (Σ x per group, summed in order by the caller); gemv_rows then computes rows with
+  // results bit-identical to row_dot's, each token as if alone.
   void (*prepare_x)(const float* x, const float* xsum, int64_t cols, int bits, int group, float* xs,
                     float* xsum_out);
   void (*gemv_rows)(const GemvRowsArgs& a);

@@ -77,10 +77,10 @@ static void check_case(const RowKernels* k, int bits, int group, int64_t rows, i
 
   // 3. Small batch: Y[b] = Ŵ·X[b]. Ŵ rows are exact (checked above), so only the fp32 dot remains:
   //    n = cols (scalar chain) + 1 roundings against Σ|Ŵ·x| of the same fp32 Ŵ summed in double.
-  const int batch = 3;
+  const int batch = 3, max_t = 8;  // X holds max_t vectors for check 4's T = 8
   const int64_t ldx = cols + 16, ldy = rows + 5;
-  std::vector<float> X(batch * ldx), Y(batch * ldy, std::nanf(""));
-  for (int b = 0; b < batch; ++b) {
+  std::vector<float> X(max_t * ldx), Y(batch * ldy, std::nanf(""));
+  for (int b = 0; b < max_t; ++b) {
     const auto xb = qtest::weights(qtest::Dist::Gaussian, cols, seed + 10 + b, 1.0f);
     std::copy(xb.begin(), xb.end(), X.begin() + b * ldx);
   }
@@ -98,9 +98,9 @@ static void check_case(const RowKernels* k, int bits, int group, int64_t rows, i
              k->name, bits, group, b, static_cast<long long>(r), Y[b * ldy + r], ref);
     }
   }
-  // 4. The backend entry: T = 1 and T = 3, with accumulation into existing values.
-  for (int T : {1, 3}) {
-    std::vector<float> Y0(batch * ldy), Y1(batch * ldy);
+  // 4. The backend entry: T = 1, 3 and 8, with accumulation into existing values.
+  for (int T : {1, 3, 8}) {
+    std::vector<float> Y0(max_t * ldy), Y1(max_t * ldy);
     for (size_t i = 0; i < Y0.size(); ++i) Y0[i] = Y1[i] = 0.25f * static_cast<float>(i % 7);
     PackedMatmulArgs a;
     a.w = &v;
@@ -113,8 +113,10 @@ static void check_case(const RowKernels* k, int bits, int group, int64_t rows, i
     a.n0 = 1;
     a.n1 = rows - 1;  // a middle range: rows 0 and rows-1 must stay untouched
     packed_matmul(a, k);
-    std::vector<float> plain(batch * ldy);
+    std::vector<float> plain(max_t * ldy);
     if (T == 1) gemv(v, X.data(), plain.data(), 0, rows, k);
+    else if (k->gemv_rows)  // small T on the fast path: each token exactly as a T = 1 call
+      for (int t = 0; t < T; ++t) gemv(v, X.data() + t * ldx, plain.data() + t * ldy, 0, rows, k);
     else gemm_small(v, X.data(), ldx, T, plain.data(), ldy, 0, rows, k);
     for (int t = 0; t < T; ++t)
       for (int64_t r = 0; r < rows; ++r) {
@@ -141,6 +143,7 @@ int main() {
         check_case(k, bits, group, 19, 4096, 100 + bits * 7 + group);  // whole blocks
         check_case(k, bits, group, 7, 384, 200 + bits + group);        // 3-bit/2-bit: 1.5 blocks
         if (group <= 32) check_case(k, bits, group, 5, 160, 300 + bits);  // tiny model's F
+        check_case(k, bits, group, 9, 4480, 400 + bits + group);  // rows in 2 column chunks, partial block
       }
     std::printf("%s: OK\n", k->name);
   }
