@@ -79,6 +79,11 @@ export function writeUserConfig(userDataDir, { settings = {}, keybindings } = {}
 /** Copies the sample workspace (test/e2e/workspace) into `dest`. */
 export function makeWorkspace(dest) {
   fs.cpSync(path.join(root, 'test/e2e/workspace'), dest, { recursive: true });
+  // A long real source file for the completion timings (one copy in the repo, taken from its home).
+  fs.copyFileSync(
+    path.join(root, 'models/scripts/check_fixtures_numpy.py'),
+    path.join(dest, 'check_fixtures_numpy.py'),
+  );
   return dest;
 }
 
