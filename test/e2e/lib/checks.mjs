@@ -190,9 +190,9 @@ async function ghostText(ctx) {
 
 /**
  * Issue #10, long prompts: the same n sample lines typed at the end of a long real source file
- * (LONG_FILE, models/scripts/check_fixtures_numpy.py copied in by makeWorkspace: > 5,000 characters before the cursor,
- * so the prompt's prefix is cut by completion.maxPrefixChars, about 3,400-4,000 characters, ~1,200
- * tokens). Reports the editor overhead of only these completions; asserts, like the short file, only
+ * (LONG_FILE, models/scripts/check_fixtures_numpy.py copied in by makeWorkspace: > 5,000
+ * characters before the cursor, so the prompt's prefix is cut by completion.maxPrefixChars, about
+ * 3,400-4,000 characters, ~1,200 tokens). Reports the editor overhead of only these completions; asserts, like the short file, only
  * that at least one was timed with sane figures.
  */
 const LONG_FILE = 'check_fixtures_numpy.py';
