@@ -107,6 +107,18 @@ int sm_count() {
 
 size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
+// The tensor-core kernel needs sm_80 (cp.async, mma m16n8k16); per device, asked once.
+bool device_has_sm80() {
+  static int cached[64];  // 0 unknown, 1 yes, 2 no
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
+  if (cached[dev] == 0) {
+    int major = 0;
+    cached[dev] = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 8 ? 1 : 2;
+  }
+  return cached[dev] == 1;
+}
+
 }  // namespace
 
 int packed_gemm_min_tokens() {
@@ -121,7 +133,7 @@ int packed_gemm_min_tokens() {
 void set_packed_gemm_min_tokens(int tokens) { g_min_tokens_override = tokens; }
 
 bool packed_gemm_supported(const MatvecLaunch& L, cudaStream_t stream) {
-  if (L.T < 2 || L.n_jobs < 1) return false;
+  if (L.T < 2 || L.n_jobs < 1 || !device_has_sm80()) return false;
   const int bits = L.jobs[0].w.bits, group = L.jobs[0].w.group;
   if (bits != 2 && bits != 3 && bits != 4) return false;
   if (group != 16 && group != 32 && group != 64 && group != 128) return false;

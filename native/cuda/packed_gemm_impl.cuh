@@ -103,20 +103,33 @@ __global__ void prep_table_kernel(const __grid_constant__ MatvecJob job, int whi
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+// cp.async and mma.sync m16n8k16 (f16) need sm_80. The default fat binary also targets Turing
+// (sm_75): there these compile to a trap and the host never launches the kernel
+// (packed_gemm_supported checks the device), so prefill takes the fp32 token-tile kernel.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define LM_GEMM_SM80(...) __VA_ARGS__
+#else
+#define LM_GEMM_SM80(...) __trap()
+#endif
+
 // 16-byte async copy; `bytes` = 0 fills the destination with zeros (nothing is read).
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
+  LM_GEMM_SM80(asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+                            "r"(bytes)));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void cp_async_commit() { LM_GEMM_SM80(asm volatile("cp.async.commit_group;\n" ::)); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  LM_GEMM_SM80(asm volatile("cp.async.wait_group %0;\n" ::"n"(N)));
+}
 
 __device__ __forceinline__ void mma16816(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-  asm volatile(
+  LM_GEMM_SM80(asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)));
 }
+#undef LM_GEMM_SM80
 
 // half2 (1024 + code_lo, 1024 + code_hi) → (code − ẑ)·ŝ' for both halves: exact code, one
 // subtraction (exact), one fused multiply-add in fp16.
