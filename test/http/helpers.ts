@@ -116,17 +116,7 @@ export function isErrorObject(v: unknown): v is ErrorObject {
   );
 }
 
-/** Deterministic PRNG (mulberry32) so fuzz failures replay. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../sidecar/helpers/prng';
 
 export async function waitFor(
   what: string,

@@ -11,6 +11,7 @@ import { buildCompletionPrompt, fitPrompt } from '../../src/sidecar/completion-p
 import { IncrementalEncoder, planReuse } from '../../src/sidecar/incremental-encoder';
 import { ModelTokenizer } from '../../src/sidecar/tokenizer';
 import { newlineBoundaryProblem } from '../../src/sidecar/tokenizer-locality';
+import { prng } from './helpers/prng';
 import { repoRoot } from './helpers/repo';
 
 interface TraceEvent {
@@ -37,17 +38,6 @@ interface Trace {
   start_text: string;
   events: TraceEvent[];
   requests: TraceRequest[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const EMBEDDED = path.join(repoRoot(), 'models', 'localmoe-code-tiny');
@@ -184,7 +174,7 @@ describe('incremental tokenization of completion prompts', function () {
       let compared = 0;
       let incremental = 0;
       for (const seed of seeds) {
-        const rand = mulberry32(seed);
+        const rand = prng(seed);
         const encoder = tok.incrementalEncoder();
         const start = Math.floor(rand() * (source.length - 1500));
         let doc = source.slice(start, start + 1500);
